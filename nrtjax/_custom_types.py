@@ -1,0 +1,9 @@
+"""Type aliases shared across nrtjax."""
+
+from typing import Any, TypeAlias
+
+from jaxtyping import Array, ArrayLike, Float, Inexact, PyTree
+
+RealScalarLike: TypeAlias = float | int | Float[ArrayLike, ""]
+Args: TypeAlias = Any
+Y: TypeAlias = PyTree[Inexact[Array, "..."]]

@@ -1,0 +1,1 @@
+"""nrtjax.audio (see DESIGN.md section 2)."""

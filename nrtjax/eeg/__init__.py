@@ -1,0 +1,1 @@
+"""nrtjax.eeg (see DESIGN.md section 2)."""

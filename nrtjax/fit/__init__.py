@@ -1,0 +1,1 @@
+"""nrtjax.fit (see DESIGN.md section 2)."""

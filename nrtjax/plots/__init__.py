@@ -1,0 +1,1 @@
+"""nrtjax.plots (see DESIGN.md section 2)."""

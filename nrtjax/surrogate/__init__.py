@@ -1,0 +1,1 @@
+"""nrtjax.surrogate (see DESIGN.md section 2)."""

@@ -1,0 +1,1 @@
+"""nrtjax.video (see DESIGN.md section 2)."""
