@@ -22,6 +22,8 @@ from .models import (
     GrFNN as GrFNN,
     Hopf as Hopf,
     Lorenz as Lorenz,
+    Network as Network,
+    NetworkState as NetworkState,
     lin_freqs as lin_freqs,
     log_freqs as log_freqs,
 )

@@ -1,6 +1,7 @@
 """`Signal`: a sampled input read by linear interpolation, and stimulus builders."""
 
 import math
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, Shaped
 
-from ._custom_types import RealScalarLike
+from ._custom_types import Real, RealScalarLike
 from ._dtypes import default_float
 
 
@@ -57,7 +58,7 @@ class Signal(eqx.Module):
     t1: float = eqx.field(static=True)
     dt: float | None = eqx.field(static=True)
 
-    def __init__(self, ts: Float[ArrayLike, " time"], xs: Shaped[ArrayLike, "time *channels"]):
+    def __init__(self, ts: Float[ArrayLike, " times"], xs: Shaped[ArrayLike, "samples *channels"]):
         """**Arguments:**
 
         - `ts`: sample times, shape `(time,)`, strictly increasing and finite. Must be
@@ -110,7 +111,7 @@ class Signal(eqx.Module):
 
     @classmethod
     def sampled(
-        cls, xs: Shaped[ArrayLike, "time *channels"], fs: float, t0: float = 0.0
+        cls, xs: Shaped[ArrayLike, "time *channels"], fs: Real, t0: Real = 0.0
     ) -> "Signal":
         """A Signal on the uniform grid `t0 + k / fs`; `xs` may be traced.
 
@@ -140,17 +141,18 @@ class Signal(eqx.Module):
         """The linearly interpolated value at time `t` (end samples held outside)."""
         n = self.ts.shape[0]
         if self.dt is None:
+            t = jnp.asarray(t, dtype=self.ts.dtype)
             i = jnp.clip(jnp.searchsorted(self.ts, t, side="right") - 1, 0, n - 2)
             w = (t - self.ts[i]) / (self.ts[i + 1] - self.ts[i])
         else:
-            u = (t - self.t0) / self.dt
+            u = (jnp.asarray(t, dtype=self.ts.dtype) - self.t0) / self.dt
             i = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, n - 2)
             w = u - i.astype(u.dtype)
         w = jnp.clip(w, 0.0, 1.0).astype(self.xs.dtype)
         return self.xs[i] * (1 - w) + self.xs[i + 1] * w
 
 
-def _grid(duration: float, fs: float) -> np.ndarray:
+def _grid(duration: Real, fs: Real) -> np.ndarray:
     if not (math.isfinite(duration) and duration > 0):
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}.")
     if not (math.isfinite(fs) and fs > 0):
@@ -160,7 +162,7 @@ def _grid(duration: float, fs: float) -> np.ndarray:
 
 
 def metronome(
-    tempo_hz: RealScalarLike, duration: float, fs: float, amplitude: RealScalarLike = 1.0
+    tempo_hz: RealScalarLike, duration: Real, fs: Real, amplitude: RealScalarLike = 1.0
 ) -> Signal:
     """A complex metronome $F(t) = A e^{i 2\\pi f t}$ sampled at `fs` on $[0, T]$.
 
@@ -173,23 +175,24 @@ def metronome(
     ts = _grid(duration, fs)
     t = jnp.asarray(ts, dtype=default_float())
     phase = 2 * jnp.pi * jnp.asarray(tempo_hz, dtype=t.dtype) * t
-    xs = jnp.asarray(amplitude, dtype=t.dtype) * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+    amp = jnp.asarray(amplitude, dtype=t.dtype)
+    xs = jax.lax.complex(amp * jnp.cos(phase), amp * jnp.sin(phase))
     return Signal(ts, xs)
 
 
-def silence(duration: float, fs: float) -> Signal:
+def silence(duration: Real, fs: Real) -> Signal:
     """A zero input on $[0, T]$, for autonomous runs (spontaneous oscillation, Lorenz)."""
     ts = _grid(duration, fs)
     return Signal(ts, np.zeros_like(ts))
 
 
 def pulse_train(
-    onsets: Float[ArrayLike, " onsets"],
+    onsets: Sequence[Real] | Float[ArrayLike, " onsets"],
     duration: float,
     fs: float,
     *,
-    velocities: Float[ArrayLike, " onsets"] | None = None,
-    tau: float = 0.03,
+    velocities: Sequence[Real] | Float[ArrayLike, " onsets"] | None = None,
+    tau: Real = 0.03,
 ) -> Signal:
     """A real pulse train $x(t) = \\sum_k v_k e^{-(t - t_k)/\\tau}$ for $t \\ge t_k$.
 
@@ -218,7 +221,7 @@ def pulse_train(
 
 
 def click_train(
-    tempo_hz: float, duration: float, fs: float, *, phase_s: float = 0.0, tau: float = 0.03
+    tempo_hz: Real, duration: Real, fs: Real, *, phase_s: Real = 0.0, tau: Real = 0.03
 ) -> Signal:
     """An isochronous pulse train at `tempo_hz` (onsets at `phase_s + k / tempo_hz`)."""
     if not tempo_hz > 0:

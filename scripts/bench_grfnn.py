@@ -1,0 +1,142 @@
+"""Benchmark: nrtjax GrFNN simulation against the NumPy loops a researcher would write.
+
+Cases (DESIGN.md section 10), all measured in this one run so the ratios are fair:
+ 1. one 289-oscillator GrFNN (0.25-16 Hz, log), 60 s at 256 Hz, RK4, full trajectory:
+    nrt.simulate (fast path), nrt.simulate through diffeqsolve, and a NumPy RK4 loop;
+ 2. a 256-member sweep over alpha (mean amplitude over the last 30 s per member):
+    jax.vmap of nrt.simulate vs the NumPy loop run member by member (timed on a few members
+    and scaled linearly, stated in the output) vs NumPy vectorised over members;
+ 3. jax.grad of a loss on the 60 s run vs the forward run.
+Timings are warm (compiled once before timing), best of `--repeats`.
+
+    .venv/bin/python scripts/bench_grfnn.py [--duration 60] [--members 256] [--repeats 3]
+"""
+
+import argparse
+import json
+import time
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nrtjax as nrt
+
+
+def best_time(fn, repeats):
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def numpy_rk4(freqs, alpha, xs, fs, *, save_every_step=True, tail_from=None):
+    """A NumPy RK4 loop over time, vectorised over oscillators (and over members if
+    `alpha` is a column vector): the canonical model with beta1 = beta2 = -1, eps = 1."""
+    a = (alpha + 2j * np.pi) * freqs
+    b = -freqs
+    z = np.full(np.broadcast(a, freqs).shape, 0.01 + 0j)
+    h = 1.0 / fs
+
+    def f(z, x):
+        r2 = (z * z.conj()).real
+        return z * (a + b * r2 + b * r2 * r2 / (1 - r2)) + freqs * x
+
+    out = [z] if save_every_step else None
+    acc = np.zeros(z.shape)
+    for k in range(len(xs) - 1):
+        xm = 0.5 * (xs[k] + xs[k + 1])
+        k1 = f(z, xs[k])
+        k2 = f(z + 0.5 * h * k1, xm)
+        k3 = f(z + 0.5 * h * k2, xm)
+        k4 = f(z + h * k3, xs[k + 1])
+        z = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        if save_every_step:
+            out.append(z)
+        elif k + 1 >= tail_from:
+            acc += np.abs(z)
+    return np.stack(out) if save_every_step else acc / (len(xs) - tail_from)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=60.0)
+    p.add_argument("--fs", type=float, default=256.0)
+    p.add_argument("--n", type=int, default=289)
+    p.add_argument("--members", type=int, default=256)
+    p.add_argument("--loop-members", type=int, default=3, help="members timed for the per-member NumPy loop")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", type=str, default=None, help="also write the results here")
+    args = p.parse_args()
+    jax.config.update("jax_enable_x64", True)
+
+    freqs = nrt.log_freqs(0.25, 16.0, args.n)
+    beat = 2.0
+    onsets = np.arange(0.0, args.duration, 1 / beat)
+    sig = nrt.pulse_train(onsets, args.duration, args.fs, velocities=np.where(np.arange(onsets.size) % 4 == 0, 1.0, 0.6))
+    xs = np.asarray(sig.xs)
+    dt = 1 / args.fs
+    steps = xs.size - 1
+    res = {"device": str(jax.devices()[0]), "steps": steps, "oscillators": args.n}
+    print(f"device: {res['device']}; {args.n} oscillators, {steps} RK4 steps ({args.duration:g} s at {args.fs:g} Hz)")
+
+    # 1. one network, full trajectory.
+    net = nrt.GrFNN(freqs, alpha=-0.1, beta1=-1.0, beta2=-1.0, eps=1.0)
+    fast = lambda: nrt.simulate(net, sig, dt=dt).ys
+    slow = lambda: nrt.simulate(net, sig, dt=dt, adjoint=diffrax.RecursiveCheckpointAdjoint()).ys
+    ref = numpy_rk4(freqs, -0.1, xs, args.fs)
+    err = float(np.max(np.abs(np.asarray(fast()) - ref)))
+    t_np = best_time(lambda: numpy_rk4(freqs, -0.1, xs, args.fs), 1)
+    t_fast = best_time(fast, args.repeats)
+    t_slow = best_time(slow, args.repeats)
+    res.update(single_numpy_s=t_np, single_fast_s=t_fast, single_diffeqsolve_s=t_slow,
+               single_speedup=t_np / t_fast, single_speedup_diffeqsolve=t_np / t_slow, max_abs_diff_vs_numpy=err)
+    print(f"[1] NumPy loop {t_np:.3f} s | nrt.simulate {t_fast:.3f} s ({t_np / t_fast:.1f}x, target >= 10x) | "
+          f"via diffeqsolve {t_slow:.3f} s ({t_np / t_slow:.1f}x) | max |diff| vs NumPy {err:.1e}")
+
+    # 2. sweep over alpha: mean amplitude over the second half, saved once per second.
+    alphas = np.linspace(-1.0, 0.2, args.members)
+    half = steps // 2
+    save = np.arange(half, steps + 1, int(args.fs)) * dt
+
+    @jax.jit
+    def sweep(al):
+        def one(a):
+            ys = nrt.simulate(nrt.GrFNN(freqs, alpha=a, beta1=-1.0, beta2=-1.0, eps=1.0), sig, dt=dt,
+                              saveat=save, throw=False).ys
+            return jnp.mean(jnp.abs(ys), axis=0)
+        return jax.vmap(one)(al)
+
+    t_sweep = best_time(lambda: sweep(jnp.asarray(alphas)), args.repeats)
+    k = args.loop_members
+    t_loop = best_time(lambda: [numpy_rk4(freqs, a, xs, args.fs, save_every_step=False, tail_from=half)
+                                for a in alphas[:k]], 1) * args.members / k
+    t_vec = best_time(lambda: numpy_rk4(freqs, alphas[:, None], xs, args.fs, save_every_step=False,
+                                        tail_from=half), 1)
+    res.update(sweep_members=args.members, sweep_jax_s=t_sweep, sweep_numpy_loop_s=t_loop,
+               sweep_numpy_vectorised_s=t_vec, sweep_speedup_vs_loop=t_loop / t_sweep,
+               sweep_speedup_vs_vectorised=t_vec / t_sweep, loop_members_timed=k)
+    print(f"[2] {args.members}-member sweep: nrt vmap {t_sweep:.2f} s | NumPy member by member {t_loop:.1f} s "
+          f"(timed on {k}, scaled) -> {t_loop / t_sweep:.1f}x (target >= 30x) | NumPy vectorised "
+          f"{t_vec:.2f} s -> {t_vec / t_sweep:.2f}x (target > 1x)")
+
+    # 3. gradient through the 60 s run.
+    def loss(a):
+        ys = nrt.simulate(nrt.GrFNN(freqs, alpha=a, beta1=-1.0, beta2=-1.0, eps=1.0), sig, dt=dt).ys
+        return jnp.mean(jnp.abs(ys[half:]) ** 2)
+
+    fwd = jax.jit(loss)
+    grad = jax.jit(jax.grad(loss))
+    t_fwd = best_time(lambda: fwd(-0.1), args.repeats)
+    t_grad = best_time(lambda: grad(-0.1), args.repeats)
+    res.update(forward_s=t_fwd, grad_s=t_grad, grad_over_forward=t_grad / t_fwd)
+    print(f"[3] forward {t_fwd:.3f} s | grad {t_grad:.3f} s -> {t_grad / t_fwd:.2f}x the forward (target <= 4x)")
+    if args.json:
+        nrt.io.write_json(args.json, res)
+
+
+if __name__ == "__main__":
+    main()
