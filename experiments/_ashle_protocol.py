@@ -38,7 +38,7 @@ def paced(f0, tempo, lambda1, lambda2, gamma, *, duration: float, fs: float = FS
 
 
 @eqx.filter_jit
-def paced_summary(f0, tempo, lambda1, lambda2, gamma, *, duration: float, window_periods: float,
+def paced_summary(f0, tempo, lambda1, lambda2, gamma, *, duration: float, window: float,
                   threshold: float, fs: float = FS):
     """PLV (second half) and time to entrain of paced runs, without keeping trajectories.
 
@@ -53,7 +53,7 @@ def paced_summary(f0, tempo, lambda1, lambda2, gamma, *, duration: float, window
         half = tr.ts.shape[0] // 2
         plv = nrt.plv(phase_z[half:], phase_s[half:])
         t_e = nrt.analysis.time_to_entrain(tr.ts, phase_z, phase_s,
-                                           window=float(window_periods), threshold=threshold)
+                                           window=window, threshold=threshold, dt=1 / fs)
         return plv, t_e, tr.ys.f[-1], tr.ok
 
     return jax.vmap(one)(f0, tempo, lambda1, lambda2, gamma)

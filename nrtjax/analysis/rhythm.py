@@ -23,6 +23,7 @@ e1011154. Zamm, A., Wang, Y. & Palmer, C. (2018). Musicians' natural frequencies
 performance display optimal temporal stability. J. Biol. Rhythms 33(4), 432-440.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
@@ -121,7 +122,7 @@ def sliding_plv(phase_a: Float[ArrayLike, "*batch time"], phase_b: Float[ArrayLi
 
 def time_to_entrain(ts: Float[ArrayLike, " time"], phase_a: Float[ArrayLike, "*batch time"],
                     phase_b: Float[ArrayLike, "*batch time"], *, window: float,
-                    threshold: float = 0.95) -> Float[Array, "*batch"]:
+                    threshold: float = 0.95, dt: float | None = None) -> Float[Array, "*batch"]:
     """The first time after which the sliding PLV stays $\\ge$ `threshold` to the end.
 
     The time reported is the end of the first window of the final run above threshold
@@ -134,9 +135,14 @@ def time_to_entrain(ts: Float[ArrayLike, " time"], phase_a: Float[ArrayLike, "*b
     - `phase_a`, `phase_b`: phases (rad), e.g. `angle(z)` and the stimulus phase.
     - `window`: window length in seconds (e.g. two stimulus periods).
     - `threshold`: PLV level that counts as entrained.
+    - `dt`: the sample spacing in seconds; required when `ts` is traced (inside `jit`),
+        read from `ts` otherwise.
     """
     ts = jnp.asarray(ts)
-    dt = float(ts[1] - ts[0])
+    if dt is None:
+        if isinstance(ts, jax.core.Tracer):
+            raise ValueError("time_to_entrain inside jit needs the sample spacing: pass dt=1/fs.")
+        dt = float(ts[1] - ts[0])
     width = max(1, int(round(window / dt)))
     p = sliding_plv(phase_a, phase_b, width)
     below = p < threshold
