@@ -173,7 +173,9 @@ def metronome(
     ts = _grid(duration, fs)
     t = jnp.asarray(ts, dtype=default_float())
     phase = 2 * jnp.pi * jnp.asarray(tempo_hz, dtype=t.dtype) * t
-    xs = jnp.asarray(amplitude, dtype=t.dtype) * jax.lax.complex(jnp.cos(phase), jnp.sin(phase))
+    amp = jnp.asarray(amplitude, dtype=t.dtype)
+    # Explicit real -> complex cast: strict dtype promotion allows no implicit one.
+    xs = jax.lax.complex(amp * jnp.cos(phase), amp * jnp.sin(phase))
     return Signal(ts, xs)
 
 
