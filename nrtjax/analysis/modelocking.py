@@ -26,6 +26,8 @@ Shapira Lots, I. & Stone, L. (2008). Perception of musical consonance and disson
 outcome of neural synchronization. J. R. Soc. Interface 5(29), 1429-1434.
 """
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,15 +37,17 @@ from .._signal import Signal
 from .._simulate import simulate
 from ..models.grfnn import GrFNN
 
+Numbers = ArrayLike | Sequence[int | float]
 
-def resonance_order(upper: ArrayLike, lower: ArrayLike) -> np.ndarray:
+
+def resonance_order(upper: Numbers, lower: Numbers) -> np.ndarray:
     """The order $u + l - 2$ of the resonant monomial for the ratio $u{:}l$ (in lowest terms)."""
     u, l = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
     g = np.gcd(u, l)
     return u // g + l // g - 2
 
 
-def resonance_strength(upper: ArrayLike, lower: ArrayLike, eps: float,
+def resonance_strength(upper: Numbers, lower: Numbers, eps: float,
                        amplitude: float = 1.0) -> np.ndarray:
     """The coefficient $\\varepsilon^{(u+l-2)/2} F^{u}$ of the resonant $u{:}l$ monomial."""
     u, l = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
@@ -80,10 +84,10 @@ def _accumulate(ys, ts, f_x, lower, upper):
     return plv_sum, advance
 
 
-def mode_locking(upper: ArrayLike, lower: ArrayLike, detuning: ArrayLike, *, stim_hz: float = 1.0,
-                amplitude: float = 1.0, alpha: float = 1.0, beta1: float = -1.0,
-                beta2: float = 0.0, eps: float = 0.5, duration: float = 400.0, fs: float = 64.0,
-                chunk: float = 50.0) -> np.ndarray:
+def mode_locking(upper: Numbers, lower: Numbers, detuning: Numbers, *, stim_hz: float = 1.0,
+                 amplitude: float = 0.3, alpha: float = 1.0, beta1: float = -1.0,
+                 beta2: float = -1.0, eps: float = 1.0, duration: float = 200.0, fs: float = 64.0,
+                 chunk: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
     """The $u{:}l$ PLV of oscillators at $(u/l) f_x (1+\\delta)$ driven by $F e^{i2\\pi f_x t}$.
 
     One GrFNN layer (`input="all2freq"`, log spacing) holds every (ratio, detuning) pair;
@@ -135,7 +139,7 @@ def mode_locking(upper: ArrayLike, lower: ArrayLike, detuning: ArrayLike, *, sti
     return plv.reshape(freqs.shape), (slip / (2 * np.pi)).reshape(freqs.shape)
 
 
-def locking_widths(slip: ArrayLike, detuning: ArrayLike, max_slip: float = 0.5) -> np.ndarray:
+def locking_widths(slip: ArrayLike, detuning: Numbers, max_slip: float = 0.5) -> np.ndarray:
     """The total relative detuning that locks: $|$slip$| <$ `max_slip` cycles (per row)."""
     slip = np.asarray(slip)
     return ((np.abs(slip) < max_slip) * cell_widths(detuning)[None, :]).sum(-1)

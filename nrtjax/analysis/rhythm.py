@@ -23,6 +23,8 @@ e1011154. Zamm, A., Wang, Y. & Palmer, C. (2018). Musicians' natural frequencies
 performance display optimal temporal stability. J. Biol. Rhythms 33(4), 432-440.
 """
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,8 +32,10 @@ from jaxtyping import Array, ArrayLike, Complex, Float
 
 from .beat import peak_times
 
+Times = ArrayLike | Sequence[int | float]
 
-def tap_times(ts: Float[ArrayLike, " time"], z: Complex[ArrayLike, " time"], *,
+
+def tap_times(ts: Float[ArrayLike, " time"], z: Complex[ArrayLike, "..."], *,
               min_interval: float = 0.0) -> np.ndarray:
     """Tap times: the peaks of $\\mathrm{Re}\\,z$ with $\\mathrm{Re}\\,z > 0$ (host-side).
 
@@ -58,7 +62,7 @@ def metronome_onsets(period: float, t_end: float, *, t_start: float = 0.0) -> np
     return np.arange(k0, k1 + 1) * period
 
 
-def asynchronies(taps: ArrayLike, onsets: ArrayLike) -> np.ndarray:
+def asynchronies(taps: Times, onsets: Times) -> np.ndarray:
     """Each tap minus its nearest onset, in seconds (negative = the tap leads)."""
     taps = np.asarray(taps, dtype=np.float64).reshape(-1)
     onsets = np.sort(np.asarray(onsets, dtype=np.float64).reshape(-1))
@@ -71,7 +75,7 @@ def asynchronies(taps: ArrayLike, onsets: ArrayLike) -> np.ndarray:
     return taps - nearest
 
 
-def mean_asynchrony(taps: ArrayLike, onsets: ArrayLike, *, t_min: float = 0.0) -> float:
+def mean_asynchrony(taps: Times, onsets: Times, *, t_min: float = 0.0) -> float:
     """The mean asynchrony (s) of the taps at $t \\ge$ `t_min`; NaN if there are none."""
     taps = np.asarray(taps, dtype=np.float64)
     taps = taps[taps >= t_min]
@@ -80,7 +84,7 @@ def mean_asynchrony(taps: ArrayLike, onsets: ArrayLike, *, t_min: float = 0.0) -
     return float(np.mean(asynchronies(taps, onsets)))
 
 
-def iti_drift(taps: ArrayLike, *, max_intervals: int | None = None) -> float:
+def iti_drift(taps: Times, *, max_intervals: int | None = None) -> float:
     """Slope of the inter-tap intervals against their index (s per interval).
 
     **Arguments:**
@@ -101,14 +105,13 @@ def iti_drift(taps: ArrayLike, *, max_intervals: int | None = None) -> float:
     return float(np.dot(k, iti - iti.mean()) / np.dot(k, k))
 
 
-def sliding_plv(phase_a: Float[ArrayLike, "*batch time"], phase_b: Float[ArrayLike, "*batch time"],
-                width: int) -> Float[Array, "*batch windows"]:
+def sliding_plv(phase_a: Float[ArrayLike, "*batch_a time"], phase_b: Float[ArrayLike, "*batch_b time"],
+                width: int) -> Float[Array, "..."]:
     """PLV in each window of `width` samples ending at samples `width-1, ..., T-1`.
 
     Batched over leading axes; pure JAX (works under `jit`/`vmap`).
     """
-    phase_a = jnp.asarray(phase_a)
-    phase_b = jnp.asarray(phase_b)
+    phase_a, phase_b = jnp.broadcast_arrays(jnp.asarray(phase_a), jnp.asarray(phase_b))
     if width < 1 or width > phase_a.shape[-1]:
         raise ValueError(f"window of {width} samples does not fit {phase_a.shape[-1]} samples.")
     d = phase_a - phase_b
@@ -120,9 +123,9 @@ def sliding_plv(phase_a: Float[ArrayLike, "*batch time"], phase_b: Float[ArrayLi
     return jnp.hypot(mc, ms)
 
 
-def time_to_entrain(ts: Float[ArrayLike, " time"], phase_a: Float[ArrayLike, "*batch time"],
-                    phase_b: Float[ArrayLike, "*batch time"], *, window: float,
-                    threshold: float = 0.95, dt: float | None = None) -> Float[Array, "*batch"]:
+def time_to_entrain(ts: Float[ArrayLike, " time"], phase_a: Float[ArrayLike, "*batch_a time"],
+                    phase_b: Float[ArrayLike, "*batch_b time"], *, window: float,
+                    threshold: float = 0.95, dt: float | None = None) -> Float[Array, "..."]:
     """The first time after which the sliding PLV stays $\\ge$ `threshold` to the end.
 
     The time reported is the end of the first window of the final run above threshold
@@ -155,10 +158,9 @@ def time_to_entrain(ts: Float[ArrayLike, " time"], phase_a: Float[ArrayLike, "*b
     return jnp.where(first_ok < n, t, jnp.inf)
 
 
-def stimulus_plv(z: Complex[ArrayLike, "*batch time"], stimulus: Complex[ArrayLike, "*batch time"],
-                 *, start: int = 0) -> Float[Array, "*batch"]:
+def stimulus_plv(z: Complex[ArrayLike, "*batch_a time"], stimulus: Complex[ArrayLike, "*batch_b time"],
+                 *, start: int = 0) -> Float[Array, "..."]:
     """PLV between the phase of `z` and of a complex stimulus, from sample `start` on."""
-    z = jnp.asarray(z)[..., start:]
-    x = jnp.asarray(stimulus)[..., start:]
+    z, x = jnp.broadcast_arrays(jnp.asarray(z)[..., start:], jnp.asarray(stimulus)[..., start:])
     d = jnp.angle(z) - jnp.angle(x)
     return jnp.hypot(jnp.mean(jnp.cos(d), axis=-1), jnp.mean(jnp.sin(d), axis=-1))
