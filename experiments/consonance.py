@@ -64,8 +64,12 @@ class Config(BaseConfig):
 
 
 def correlate(stability: np.ndarray, rank: np.ndarray) -> dict:
-    """Spearman and Pearson correlations of stability with the consonance score n+1-rank."""
+    """Spearman and Pearson correlations of stability with the consonance score n+1-rank
+    (NaN when every stability is equal, e.g. nothing resolved on a coarse grid)."""
     score = rank.size + 1 - rank
+    if np.ptp(stability) == 0:
+        nan = float("nan")
+        return {"rho": nan, "p_rho": nan, "r": nan, "p_r": nan}
     rho, p_rho = scipy.stats.spearmanr(stability, score)
     r, p_r = scipy.stats.pearsonr(stability, score)
     return {"rho": float(rho), "p_rho": float(p_rho), "r": float(r), "p_r": float(p_r)}
