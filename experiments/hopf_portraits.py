@@ -23,6 +23,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -133,6 +134,7 @@ def _figure(cfg, zs, forcing, amp, analytic, path):
             ax.semilogx(forcing, analytic[j], "k--", lw=1, label="exact steady state")
         ax.axvline(cfg.natural_hz, color="tab:red", ls=":", lw=1)
         ax.set(xlabel="forcing frequency (Hz)", ylabel="|<z exp(-i2pi fs t)>|", title="resonance curve")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
     nrt.io.save_figure(fig, path)
 

@@ -26,6 +26,7 @@ import warnings
 
 import jax.random as jr
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -103,6 +104,8 @@ def _figure(groups, path):
         sc = axes[2].scatter(groups[g]["l1"], groups[g]["l2"], c=groups[g]["plv"], vmin=0, vmax=1,
                              marker="o" if g == "musicians" else "^", s=14, label=g)
     axes[2].set(xscale="log", yscale="log", xlabel="lambda1 (learning)", ylabel="lambda2 (elasticity)")
+    for axis in (axes[2].xaxis, axes[2].yaxis):
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[2].legend(fontsize=8)
     fig.colorbar(sc, ax=axes[2], label="PLV")
     nrt.io.save_figure(fig, path)

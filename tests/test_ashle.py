@@ -114,10 +114,11 @@ def test_solvers_agree():
     adapt = nrt.simulate(model, sig, dt=1 / FS, solver=diffrax.Tsit5(), saveat=ts,
                          stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-10))
     euler = nrt.simulate(model, sig, dt=1 / FS, solver=diffrax.Euler())
-    np.testing.assert_allclose(np.asarray(adapt.ys.z), np.asarray(rk4.ys.z)[::50], atol=1e-6)
-    # Euler is first order: close, but visibly less accurate than RK4.
-    err = np.max(np.abs(np.asarray(euler.ys.z)[::50] - np.asarray(rk4.ys.z)[::50]))
-    assert 1e-6 < err < 0.2
+    # RK4 at 2 ms carries a global error of order 1e-6 here; the adaptive solve is tighter.
+    np.testing.assert_allclose(np.asarray(adapt.ys.z), np.asarray(rk4.ys.z)[::50], atol=2e-5)
+    # Euler is first order: close, but far less accurate than RK4.
+    err = np.max(np.abs(np.asarray(euler.ys.z)[::50] - np.asarray(adapt.ys.z)))
+    assert 1e-3 < err < 0.2
 
 
 def test_guarded_at_zero_state_and_differentiable():
