@@ -29,3 +29,6 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+# --- rhythm ---
+from . import data as data

@@ -176,6 +176,7 @@ def metronome(
     t = jnp.asarray(ts, dtype=default_float())
     phase = 2 * jnp.pi * jnp.asarray(tempo_hz, dtype=t.dtype) * t
     amp = jnp.asarray(amplitude, dtype=t.dtype)
+    # Explicit real -> complex cast: strict dtype promotion allows no implicit one.
     xs = jax.lax.complex(amp * jnp.cos(phase), amp * jnp.sin(phase))
     return Signal(ts, xs)
 

@@ -69,6 +69,37 @@ def _initial_state(model: AbstractModel, y0):
     return jtu.tree_map(lambda a, d: jnp.broadcast_to(jnp.asarray(a, dtype=d.dtype), d.shape), y0, default)
 
 
+class _RealView(eqx.Module):
+    """A model seen through an all-real state: each complex leaf as a trailing (re, im) axis.
+
+    Diffrax's Runge-Kutta solvers build one tableau dtype from all state leaves, so a
+    state that mixes real and complex leaves (ASHLE's (d, f_d, z, f)) would turn its real
+    leaves complex; the real view keeps every solver usable and is exact (complex
+    addition and scaling by real step sizes act componentwise).
+    """
+
+    model: AbstractModel
+    mask: tuple[bool, ...] = eqx.field(static=True)
+
+    def __call__(self, t, y, args):
+        return _to_real(self.model(t, _from_real(y, self.mask), args))
+
+
+def _complex_mask(y) -> tuple[bool, ...]:
+    return tuple(bool(jnp.iscomplexobj(leaf)) for leaf in jtu.tree_leaves(y))
+
+
+def _to_real(y):
+    return jtu.tree_map(
+        lambda a: jnp.stack([jnp.real(a), jnp.imag(a)], axis=-1) if jnp.iscomplexobj(a) else a, y)
+
+
+def _from_real(y, mask: tuple[bool, ...]):
+    leaves, treedef = jtu.tree_flatten(y)
+    out = [jax.lax.complex(a[..., 0], a[..., 1]) if m else a for a, m in zip(leaves, mask)]
+    return jtu.tree_unflatten(treedef, out)
+
+
 def _first_bad(ys) -> Array:
     """Index of the first saved state that is non-finite (or -1)."""
     bad = None
@@ -192,6 +223,9 @@ def simulate(
         raise TypeError(f"signal must be an nrt.Signal, got {type(signal).__name__}.")
     n = _num_steps(signal, dt)
     y0 = _initial_state(model, y0)
+    mask = _complex_mask(y0)
+    mixed = any(mask) and not all(mask)
+    run_model, run_y0 = (_RealView(model, mask), _to_real(y0)) if mixed else (model, y0)
     dtype = jnp.result_type(*[jnp.real(leaf) for leaf in jtu.tree_leaves(y0)])
     grid = jnp.asarray(signal.t0 + dt * np.arange(n + 1), dtype=dtype)
     fast = None
@@ -199,7 +233,7 @@ def simulate(
         fast = (0, 1, n + 1) if saveat is None else _strided_indices(saveat, signal.t0, dt, n)
     if fast is not None:
         k0, stride, count = fast
-        ys = _scan_fixed(model, signal, y0, solver, grid, k0, stride, count)
+        ys = _scan_fixed(run_model, signal, run_y0, solver, grid, k0, stride, count)
         ts, result = grid[k0 + stride * np.arange(count)], diffrax.RESULTS.successful
     else:
         if stepsize_controller is None:
@@ -209,8 +243,10 @@ def simulate(
         save_ts = None if saveat is None and stepsize_controller is None else (
             grid if saveat is None else jnp.asarray(saveat, dtype=dtype))
         adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
-        ts, ys, result = _diffeqsolve(model, signal, y0, solver, controller, save_ts, grid,
+        ts, ys, result = _diffeqsolve(run_model, signal, run_y0, solver, controller, save_ts, grid,
                                       adjoint, steps, dt0)
+    if mixed:
+        ys = _from_real(ys, mask)
     first_bad = _first_bad(ys)
     result = diffrax.RESULTS.where(first_bad >= 0, diffrax.RESULTS.nonfinite, result)
     traj = Trajectory(ts=ts, ys=ys, result=result)

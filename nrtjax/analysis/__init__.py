@@ -10,3 +10,15 @@ from .phase import (
     instantaneous_phase as instantaneous_phase,
 )
 from .plv import plv as plv
+
+# --- rhythm ---
+from .rhythm import (
+    asynchronies as asynchronies,
+    iti_drift as iti_drift,
+    mean_asynchrony as mean_asynchrony,
+    metronome_onsets as metronome_onsets,
+    sliding_plv as sliding_plv,
+    stimulus_plv as stimulus_plv,
+    tap_times as tap_times,
+    time_to_entrain as time_to_entrain,
+)
