@@ -12,3 +12,8 @@ from .synth import (
     render_drums as render_drums,
     render_notes as render_notes,
 )
+from . import duet as duet, melody as melody
+from .duet import BlockInfo as BlockInfo, DuetEngine as DuetEngine, DuetParams as DuetParams
+from .duet import DuetState as DuetState
+from .melody import SCALES as SCALES, MelodyMapping as MelodyMapping
+from .mix import soft_limit as soft_limit

@@ -95,3 +95,29 @@ def normalize(audio: np.ndarray, peak_dbfs: float = -1.0) -> np.ndarray:
     target = db_to_gain(peak_dbfs)
     # x * (target / peak) can exceed target by one ulp; the clip removes exactly that.
     return np.clip(audio * (target / peak), -target, target)
+
+
+def soft_limit(audio: np.ndarray, peak_dbfs: float = -1.0, *, knee_dbfs: float = -6.0) -> np.ndarray:
+    """A memoryless soft limiter for streams (which cannot be peak-normalised in advance).
+
+    Samples below the knee $k$ pass unchanged; above it the magnitude is compressed as
+    $k + (p - k)\\tanh((|x| - k)/(p - k))$, which is continuous with slope 1 at the knee and
+    stays strictly below the ceiling $p$. Being per-sample, it gives the same output
+    whatever the block boundaries.
+
+    **Arguments:** `audio` (finite float array), `peak_dbfs` (the ceiling $p$, <= 0 dBFS),
+    `knee_dbfs` (the knee $k$, below `peak_dbfs`).
+
+    **Returns:** float64 array of the same shape with `max|x| < 10**(peak_dbfs/20)`.
+    """
+    if not (np.isfinite(peak_dbfs) and peak_dbfs <= 0.0 and knee_dbfs < peak_dbfs):
+        raise ValueError(f"Need knee_dbfs < peak_dbfs <= 0, got {knee_dbfs!r}, {peak_dbfs!r}.")
+    audio = np.asarray(audio, dtype=np.float64)
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("Cannot limit audio with NaN or inf samples.")
+    p, k = db_to_gain(peak_dbfs), db_to_gain(knee_dbfs)
+    mag = np.abs(audio)
+    over = k + (p - k) * np.tanh((mag - k) / (p - k))
+    # tanh rounds to exactly 1 far above the knee; keep the ceiling strict.
+    over = np.minimum(over, np.nextafter(p, 0.0))
+    return np.where(mag > k, np.sign(audio) * over, audio)
