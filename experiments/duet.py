@@ -103,7 +103,8 @@ def _metrics(cfg: Config, info: BlockInfo, latency: np.ndarray, peak: float) -> 
         "latency_ms_p99": float(1e3 * np.percentile(latency[1:], 99)) if latency.size > 1 else None,
         "first_block_ms": float(1e3 * latency[0]),
         "realtime_factor": float(cfg.duration / latency.sum()),
-        "realtime_factor_warm": float(cfg.duration / latency[1:].sum()) if latency.size > 1 else None,
+        "realtime_factor_warm": (float(cfg.duration / latency[1:].sum())
+                                 if latency.size > 1 else None),
         "rho": cfg.rho,
         "calm": bool(cfg.rho < melody.hopf_rho()),
     }

@@ -27,3 +27,7 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+# --- duet ---
+from . import audio as audio
+from .audio.duet import DuetEngine as DuetEngine, DuetParams as DuetParams

@@ -30,7 +30,8 @@ def test_mapping_hand_values():
                                   [48, 60, 72])
     # one degree is 40/14 in x: x = 3 rounds to degree 8 = D above the root
     assert melody.degree_to_midi(melody.degree_of(3.0, m), m) == 62
-    assert melody.degree_to_midi(melody.degree_of(0.0, m._replace(octave=1)), m._replace(octave=1)) == 72
+    up = m._replace(octave=1)
+    assert melody.degree_to_midi(melody.degree_of(0.0, up), up) == 72
     pent = m._replace(scale="pentatonic")
     pitches = melody.degree_to_midi(np.arange(11), pent)
     np.testing.assert_array_equal(pitches, [48, 50, 52, 55, 57, 60, 62, 64, 67, 69, 72])
@@ -176,3 +177,56 @@ def test_drum_stem_onsets_at_the_eighths(engine):
     strong = strong[strong > 1.0]
     dist = np.abs(found[:, None] - strong[None, :])
     assert np.all(dist.min(axis=0) < 0.02)  # every kick and snare is heard
+
+
+# --- the `nrtjax duet` job -------------------------------------------------------------
+
+def test_duet_job_writes_outputs(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from experiments import duet as duet_job
+    from experiments._job import Run, WandbConfig
+
+    cfg = duet_job.Config(duration=6.0, sr=16000, stimulus_bpm=100.0, seed=2,
+                          wandb=WandbConfig(mode="disabled"))
+    metrics = duet_job.main.run_fn(Run("duet", cfg, {}, tmp_path))
+    for name in ("duet.wav", "duet_drums.wav", "duet_melody.wav", "duet.png",
+                 "duet_notes.csv", "duet_drum_events.csv", "duet_beats.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    full, sr = sf.read(tmp_path / "duet.wav")
+    drums, _ = sf.read(tmp_path / "duet_drums.wav")
+    tune, _ = sf.read(tmp_path / "duet_melody.wav")
+    assert sr == 16000 and full.shape == (6 * 16000,)
+    assert 20 * np.log10(np.max(np.abs(full))) <= -1.0 + 0.01
+    np.testing.assert_allclose(drums + tune, full, atol=3 / 32768)  # stems sum to the mix
+    assert metrics["peak_dbfs"] == pytest.approx(-1.0, abs=1e-9)
+    assert metrics["n_notes"] == len((tmp_path / "duet_notes.csv").read_text().splitlines()) - 1
+    header = (tmp_path / "duet_drum_events.csv").read_text().splitlines()[0]
+    assert header == "time_s,instrument,velocity"
+    beats = np.loadtxt(tmp_path / "duet_beats.csv", delimiter=",", skiprows=1)
+    assert metrics["n_beats"] == beats.size
+    for key in ("tempo_bpm_achieved", "latency_ms_p50", "latency_ms_p99", "realtime_factor"):
+        assert np.isfinite(metrics[key])
+    json.dumps(metrics)
+
+
+def test_duet_cli_rejects_bad_config():
+    import os
+
+    from experiments import duet as duet_job
+    from experiments._job import ConfigError
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(root)
+    r = subprocess.run([sys.executable, "-m", "experiments._cli", "duet", "rho=-3",
+                        "wandb.mode=disabled"], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "rho=-3" in r.stderr
+    with pytest.raises(ConfigError, match="scale='lydianish'"):
+        duet_job.Config(scale="lydianish")

@@ -4,7 +4,8 @@ from .io import AudioError as AudioError, load_audio as load_audio, write_wav as
 
 # --- duet ---
 from . import mix as mix, synth as synth
-from .mix import db_to_gain as db_to_gain, mix as mix_tracks, normalize as normalize, peak_dbfs as peak_dbfs
+from .mix import db_to_gain as db_to_gain, mix as mix_tracks, normalize as normalize
+from .mix import peak_dbfs as peak_dbfs
 from .synth import (
     DRUMS as DRUMS,
     DrumEvent as DrumEvent,

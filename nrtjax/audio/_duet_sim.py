@@ -68,7 +68,8 @@ class DuetField(eqx.Module):
     $x(t)$ drives the GrFNN layer (linear input, cubic truncation $\\varepsilon = 0$). Its
     pulse $P = \\sum_k w_k |z_k|^2 z_k / \\sum_k w_k |z_k|^2$ (0 at rest), with Gaussian
     weights $w_k = \\exp(-\\log_2^2(f_k/f_0) / 2s^2)$ around the drummer's spontaneous rate
-    $f_0$ ($s$ = `pulse_octaves`), times `forcing_gain` ($F_d$) is ASHLE's stimulus. The Lorenz system runs in its own time
+    $f_0$ ($s$ = `pulse_octaves`), times `forcing_gain` ($F_d$) is ASHLE's stimulus. The
+    Lorenz system runs in its own time
     $\\tau$ with $d\\tau/dt = r\\,f$: $r$ Lorenz time units per beat of the drummer's
     frequency $f$ (the beat clock). `args` is the (zero-order-held) input $x$ of the step.
     """
@@ -136,7 +137,8 @@ def build_field(p: SimParams, freqs: Float[Array, " n"]) -> DuetField:
 
 def initial_sim_state(f0: float, n: int, dtype) -> SimState:
     """ASHLE's reference start ($d_0 = z_0 = 0.01$, $f_{d,0} = f(0) = f_0$), Lorenz at
-    `LORENZ_Y0` (on the attractor), phase 0, and the GrFNN at rest ($z = 0$: without forcing its pulse is exactly
+    `LORENZ_Y0` (on the attractor), phase 0, and the GrFNN at rest ($z = 0$: without forcing
+    its pulse is exactly
     zero, so the drummer plays at its spontaneous rate)."""
     c = jnp.asarray(0.01, dtype=complex_dtype(dtype))
     f = jnp.asarray(f0, dtype=dtype)
@@ -200,8 +202,15 @@ def as_forcing(forcing, n: int, t0: float, fs: float | int, dtype) -> np.ndarray
     from .._signal import Signal
 
     if isinstance(forcing, Signal):
-        ts = jnp.asarray(t0 + np.arange(n) / fs, dtype=dtype)
-        xs = jax.vmap(forcing.evaluate)(ts)
+        # Signal.evaluate's linear interpolation (ends held), on the host: one block's
+        # samples are too few to be worth a device dispatch per block.
+        ts = t0 + np.arange(n) / fs
+        grid, vals = np.asarray(forcing.ts), np.asarray(forcing.xs)
+        if vals.ndim != 1:
+            raise ValueError(f"The forcing Signal must have one channel, got {vals.shape[1:]}.")
+        xs = np.interp(ts, grid, vals.real)
+        if np.iscomplexobj(vals):
+            xs = xs + 1j * np.interp(ts, grid, vals.imag)
     else:
         xs = np.asarray(forcing)
     if xs.shape != (n,):

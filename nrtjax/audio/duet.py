@@ -1,11 +1,12 @@
 """The Neural Duet engine: an ASHLE drummer and a Lorenz melodist, streamed block by block.
 
 **Model.** An external forcing $x(t)$ (optional: a click track, an EEG- or video-derived
-rhythm, real or complex) drives a GrFNN listener layer; its pulse (the resonating oscillators around
-the drummer's spontaneous rate, power- and Gaussian-weighted in log frequency) is the stimulus of an
-ASHLE drummer (Roman et al. 2023) with $f_0$ = `tempo_bpm / 60`. Without forcing the drummer
-plays at its spontaneous rate; with forcing it entrains, learning the tempo with rate
-$\\lambda_1$ and pulled back to $f_0$ with elasticity $\\lambda_2$. The drummer's motor phase
+rhythm, real or complex) drives a GrFNN listener layer; its pulse (the resonating
+oscillators around the drummer's spontaneous rate, power- and Gaussian-weighted in log
+frequency) is the stimulus of an ASHLE drummer (Roman et al. 2023) with
+$f_0$ = `tempo_bpm / 60`. Without forcing the drummer plays at its spontaneous rate; with
+forcing it entrains, learning the tempo with rate $\\lambda_1$ and pulled back to $f_0$
+with elasticity $\\lambda_2$. The drummer's motor phase
 $\\angle z$ is the beat clock: beats are its crossings of $2\\pi k$, eighth notes of
 $\\pi k$. A Lorenz melodist runs on that clock ($d\\tau/dt$ = `lorenz_rate` $\\cdot f$); at each
 eighth where the previous note has ended its state becomes a note (`nrtjax.audio.melody`).

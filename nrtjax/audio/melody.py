@@ -17,7 +17,8 @@ chaotic and the melody wanders over the scale ("stressed"). All functions here a
 host-side NumPy and vectorised.
 
 **References:** Lorenz, E. N. (1963). Deterministic nonperiodic flow. J. Atmos. Sci. 20,
-130-141. (The stability threshold $\\rho_H = \\sigma(\\sigma+\\beta+3)/(\\sigma-\\beta-1) \\approx 24.74$.)
+130-141. (The stability threshold
+$\\rho_H = \\sigma(\\sigma+\\beta+3)/(\\sigma-\\beta-1) \\approx 24.74$.)
 """
 
 from typing import NamedTuple

@@ -44,11 +44,13 @@ def mix(tracks: Sequence[np.ndarray], gains: Sequence[float] | None = None) -> n
         raise ValueError("mix needs at least one track.")
     gains = [1.0] * len(tracks) if gains is None else [float(g) for g in gains]
     if len(gains) != len(tracks):
-        raise ValueError(f"mix got {len(tracks)} tracks but {len(gains)} gains; give one per track.")
+        raise ValueError(f"mix got {len(tracks)} tracks but {len(gains)} gains; give one per "
+                         "track.")
     arrays = [np.asarray(t, dtype=np.float64) for t in tracks]
     for i, (a, g) in enumerate(zip(arrays, gains)):
         if a.ndim not in (1, 2):
-            raise ValueError(f"Track {i} has shape {a.shape}; use (samples,) or (samples, channels).")
+            raise ValueError(f"Track {i} has shape {a.shape}; use (samples,) or "
+                             "(samples, channels).")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"Track {i} contains NaN or inf samples.")
         if not np.isfinite(g):
@@ -97,7 +99,9 @@ def normalize(audio: np.ndarray, peak_dbfs: float = -1.0) -> np.ndarray:
     return np.clip(audio * (target / peak), -target, target)
 
 
-def soft_limit(audio: np.ndarray, peak_dbfs: float = -1.0, *, knee_dbfs: float = -6.0) -> np.ndarray:
+def soft_limit(
+    audio: np.ndarray, peak_dbfs: float = -1.0, *, knee_dbfs: float = -6.0
+) -> np.ndarray:
     """A memoryless soft limiter for streams (which cannot be peak-normalised in advance).
 
     Samples below the knee $k$ pass unchanged; above it the magnitude is compressed as

@@ -62,7 +62,8 @@ def as_generator(key) -> np.random.Generator:
     if isinstance(key, jax.Array):
         data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
         return np.random.default_rng(np.asarray(data, dtype=np.uint32).reshape(-1).tolist())
-    raise TypeError(f"key must be a JAX PRNG key, an int or a numpy Generator, got {type(key).__name__}.")
+    raise TypeError("key must be a JAX PRNG key, an int or a numpy Generator, got "
+                    f"{type(key).__name__}.")
 
 
 def _check_sr(sr) -> int:
@@ -117,7 +118,8 @@ def snare(velocity: float, sr: int, *, key) -> np.ndarray:
     sr, v = _check_sr(sr), _check_velocity(velocity, "snare")
     rng = as_generator(key)
     t = np.arange(int(0.3 * sr)) / sr
-    shell = (np.sin(2 * np.pi * 185.0 * t) + 0.6 * np.sin(2 * np.pi * 330.0 * t)) * np.exp(-t / 0.07)
+    shell = np.sin(2 * np.pi * 185.0 * t) + 0.6 * np.sin(2 * np.pi * 330.0 * t)
+    shell *= np.exp(-t / 0.07)
     wires = _bright(rng.standard_normal(t.size), 1) * np.exp(-t / 0.12)
     wires /= max(1e-12, np.max(np.abs(wires)))
     return v * 0.6 * (0.6 * shell + (0.7 + 0.3 * v) * wires) * _attack(t.size, sr)
