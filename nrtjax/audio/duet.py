@@ -44,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._dtypes import default_float
+from .._signal import Signal
 from . import synth
 from ._duet_sim import SimState, advance, as_forcing, initial_sim_state, sim_params_from
 from .melody import SCALES, MelodyMapping, lorenz_to_note
@@ -239,7 +240,7 @@ class DuetEngine:
     def _drum(self, event) -> np.ndarray:
         k = synth.DRUMS.index(event.instrument)
         rng = np.random.default_rng([self.seed, 1, int(round(event.time_s * 1e6)), k])
-        return synth._VOICES[event.instrument](event.velocity, self.sr, key=rng)
+        return synth.drum_voice(event.instrument)(event.velocity, self.sr, key=rng)
 
     def _note(self, note) -> np.ndarray:
         return synth.fm_tone(float(synth.midi_to_hz(note.pitch)), note.velocity, note.length_s,
@@ -259,7 +260,7 @@ class DuetEngine:
         state, outs, infos = self.init(params), [], []
         for b in range(total // per):
             xb = forcing
-            if forcing is not None and not hasattr(forcing, "evaluate"):
+            if forcing is not None and not isinstance(forcing, Signal):
                 xb = np.asarray(forcing)[b * per:(b + 1) * per]
             audio, state, info = self.process_block(state, params, per / self.fs_sim, xb)
             outs.append(audio)

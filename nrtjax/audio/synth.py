@@ -139,6 +139,11 @@ def hat(velocity: float, sr: int, *, key) -> np.ndarray:
 _VOICES = {"kick": kick, "snare": snare, "hat": hat}
 
 
+def drum_voice(name):
+    """The voice function (`kick`, `snare` or `hat`) for an instrument name or index 0-2."""
+    return _VOICES[_instrument(name)]
+
+
 def _instrument(name) -> str:
     if isinstance(name, (int, np.integer)) and 0 <= int(name) < len(DRUMS):
         return DRUMS[int(name)]
