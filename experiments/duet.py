@@ -136,6 +136,8 @@ def main(run: Run) -> dict:
     full, sr = nrt.audio.load_audio(run.dir / "duet.wav", min_duration=0.0)
     title = (f"neural duet: {cfg.tempo:g} BPM, lambda1={cfg.lambda1:g}, lambda2={cfg.lambda2:g}, "
              f"rho={cfg.rho:g} ({'calm' if metrics['calm'] else 'chaotic'}), {cfg.scale}")
+    if cfg.stimulus_bpm > 0:
+        title += f"; listening to a {cfg.stimulus_bpm:g} BPM click track"
     fig = duet_figure(info, tempo_bpm=cfg.tempo, audio=full, sr=sr, title=title)
     nrt.io.save_figure(fig, run.path("duet.png"))
     run.log(metrics)
