@@ -32,3 +32,6 @@ __version__ = "0.1.0"
 
 # --- rhythm ---
 from . import data as data
+# --- duet ---
+from . import audio as audio
+from .audio.duet import DuetEngine as DuetEngine, DuetParams as DuetParams
