@@ -27,3 +27,6 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+# --- experiments ---
+from ._sweep import sharded_vmap as sharded_vmap
