@@ -167,7 +167,8 @@ def to_dataset(cfg: Config, axes: dict[str, np.ndarray], out: dict) -> xr.Datase
         data[name] = (list(axes) + extra, arr.astype(np.uint8) if name == "ok" else arr)
     ds = xr.Dataset(data, coords=coords)
     ds["ok"].attrs["description"] = "1 where the integration succeeded, 0 where it diverged"
-    ds.attrs.update(model=type(cfg.model).__name__, stimulus=type(cfg.stimulus).__name__,
+    ds.attrs.update(model=type(cfg.model).__name__.removesuffix("Config"),
+                    stimulus=type(cfg.stimulus).__name__.removesuffix("Config"),
                     solver=cfg.solver.name, tail=cfg.tail)
     return ds
 
