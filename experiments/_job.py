@@ -87,9 +87,11 @@ class BaseConfig:
 # first argument unless it is null. Registered here because every job imports this module.
 OmegaConf.register_new_resolver("nrt_or", lambda a, b: b if a is None else a, replace=True)
 
-# conf/hydra/launcher/{basic,joblib,submitit_*}.yaml keep the plugins' names so that
+# conf/hydra/launcher/{joblib,submitit_*}.yaml keep the plugins' names so that
 # `hydra/launcher=joblib` picks up our documented settings; Hydra validates such a file
 # against the plugin's schema of the same name (what we want) and warns that it does.
+# (There is deliberately no conf/hydra/launcher/basic.yaml: as the default launcher it
+# would be loaded, and warned about, in every composition, including in-process tests.)
 warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema")
 
 # Values like `linspace(-1,0.5,256)` are grid specs parsed by the job, not Hydra functions.
