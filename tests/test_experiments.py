@@ -1,5 +1,6 @@
 """The experiment system: config groups, validation, CLI, multirun, launchers, wandb offline."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -175,3 +176,14 @@ def test_simulate_job_writes_outputs(tmp_path, model, stimulus, solver, keys):
     if isinstance(model, LorenzConfig):
         ys = np.asarray(traj.ys)[-51:]
         assert metrics["x_std"] == pytest.approx(ys[:, 0].std(), rel=1e-12)
+
+
+def test_slurm_preview_renders_the_documented_settings():
+    spec = importlib.util.spec_from_file_location("slurm_preview", ROOT / "scripts" / "slurm_preview.py")
+    preview = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(preview)
+    text = preview.sbatch_text("sweep", ["experiment=alpha_beta_map", "hydra.launcher.partition=debug",
+                                         "hydra.launcher.gpus_per_node=2"])
+    for line in ("#SBATCH --partition=debug", "#SBATCH --gpus-per-node=2", "#SBATCH --time=240",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --signal=USR2@120"):
+        assert line in text

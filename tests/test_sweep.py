@@ -151,14 +151,14 @@ def test_sweep_members_equal_separate_simulations(tmp_path):
 
 def test_stimulus_axis_equals_separate_simulations(tmp_path):
     cfg = _config(model=HopfConfig(freq=1.5, alpha=-0.5),
-                  grid={"stimulus": {"tempo_hz": [1.0, 1.5]}, "freq": [1.5, 2.0]})
+                  grid={"stimulus": {"tempo_hz": [1.0, 1.5]}, "freq": [1.5, 2.0], "alpha": [-0.5]})
     sweep.main.run_fn(Run("sweep", cfg, {}, tmp_path))
     ds = xr.open_dataset(tmp_path / "sweep.nc")
     for tempo in (1.0, 1.5):
         sig = nrt.metronome(tempo, 4.0, 32.0, amplitude=0.25)
         for f in (1.5, 2.0):
             z = np.asarray(nrt.simulate(nrt.Hopf(f, -0.5), sig, dt=1 / 32).ys)
-            row = ds.sel({"stimulus.tempo_hz": tempo, "freq": f})
+            row = ds.sel({"stimulus.tempo_hz": tempo, "freq": f, "alpha": -0.5})
             np.testing.assert_allclose(row["final_real"], z[-1].real, rtol=1e-12)
             np.testing.assert_allclose(row["amplitude"], np.abs(z[-65:]).mean(), rtol=1e-12)
 
