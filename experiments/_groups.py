@@ -298,7 +298,8 @@ def check_run(model, stimulus, solver: SolverConfig, *, extra_freq: float = 0.0)
     divides the input's span."""
     top = max(model.max_freq, stimulus.max_freq, extra_freq)
     check_range("stimulus.fs", stimulus.fs, low=2 * top, low_open=True,
-                hint=f"fs must exceed twice the highest oscillator or input frequency ({top:g} Hz).")
+                hint=f"fs must exceed twice the highest oscillator or input frequency "
+                     f"({top:g} Hz).")
     dt = solver.step(stimulus.fs)
     steps = stimulus.duration / dt
     if abs(steps - round(steps)) > 1e-6 * max(steps, 1.0):

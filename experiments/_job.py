@@ -56,7 +56,8 @@ def check_range(key: str, value, *, low=None, high=None, low_open=False, high_op
         lb = "-inf" if low is None else f"{low}"
         hb = "inf" if high is None else f"{high}"
         interval = f"{'(' if low_open or low is None else '['}{lb}, {hb}{')' if high_open or high is None else ']'}"
-        raise ConfigError(f"{key}={value!r} is out of range: allowed {interval}.{' ' + hint if hint else ''}")
+        why = f" {hint}" if hint else ""
+        raise ConfigError(f"{key}={value!r} is out of range: allowed {interval}.{why}")
 
 
 def check_choice(key: str, value, choices):

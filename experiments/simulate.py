@@ -77,8 +77,9 @@ def _plot(cfg: Config, traj: nrt.Trajectory, readout: dict):
         axes[1].plot(ts, np.abs(z), color="k")
         axes[1].set(ylabel="|z|")
     axes[-1 if not isinstance(m, (GrFNNConfig, LorenzConfig)) else 0].set_xlabel("time (s)")
-    fig.suptitle(f"{type(m).__name__.removesuffix('Config')} driven by "
-                 f"{type(cfg.stimulus).__name__.removesuffix('Config').lower()}")
+    stim = type(cfg.stimulus).__name__.removesuffix("Config").lower()
+    fig.suptitle(f"{type(m).__name__.removesuffix('Config')} "
+                 + ("(autonomous)" if isinstance(m, LorenzConfig) else f"driven by {stim}"))
     return fig
 
 

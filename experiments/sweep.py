@@ -15,7 +15,13 @@ import numpy as np
 import xarray as xr
 
 import nrtjax as nrt
-from experiments._groups import GrFNNConfig, LorenzConfig, ModelRunConfig, check_model_run, store_groups
+from experiments._groups import (
+    GrFNNConfig,
+    LorenzConfig,
+    ModelRunConfig,
+    check_model_run,
+    store_groups,
+)
 from experiments._job import ConfigError, Run, check_choice, check_range, job
 from experiments._sweep_grid import members, parse_grid
 from nrtjax.io import atomic_path, write_json

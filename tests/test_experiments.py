@@ -187,3 +187,18 @@ def test_slurm_preview_renders_the_documented_settings():
     for line in ("#SBATCH --partition=debug", "#SBATCH --gpus-per-node=2", "#SBATCH --time=240",
                  "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --signal=USR2@120"):
         assert line in text
+
+
+def test_run_checkpoint_helpers_round_trip(tmp_path):
+    cfg = simulate.Config(model=GrFNNConfig(n=3), stimulus=MetronomeConfig(),
+                          wandb=WandbConfig(mode="disabled"))
+    run = Run("simulate", cfg, {}, tmp_path)
+    assert run.load_checkpoint("state") is None and run.load_model("net", None) is None
+    run.save_checkpoint("state", step=np.array(7), w=np.arange(4.0))
+    got = run.load_checkpoint("state")
+    assert int(got["step"]) == 7 and np.array_equal(got["w"], np.arange(4.0))
+    net = nrt.GrFNN(nrt.log_freqs(0.5, 2.0, 3), alpha=-0.3)
+    run.save_model("net", net)
+    back = run.load_model("net", nrt.GrFNN(nrt.log_freqs(0.5, 2.0, 3)))
+    assert float(back.alpha) == -0.3
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["net.eqx", "state.npz"]
