@@ -86,7 +86,6 @@ def test_adaptive_solver_needs_tolerances():
 
 @pytest.mark.parametrize("args, message", [
     (["simulate", "model.foo=1"], "Key 'foo' not in 'GrFNNConfig'"),
-    (["simulate", "stimulus.fs=10"], "stimulus.fs=10.0 is out of range: allowed (16.0, inf)"),
     (["sweep", "grid.eps=linspace(0.5,1.5,3)"],
      "grid.eps contains 1.5: model.eps=1.5 is out of range: allowed [0.0, 1.0]"),
 ])
@@ -104,6 +103,8 @@ def test_bad_override_fails_before_compute(tmp_path, args, message):
     ("simulate", ["tail=0"], r"tail=0.0 is out of range: allowed \(0.0, 1.0\]"),
     ("simulate", ["solver.name=rk5"], r"solver.name='rk5' is not allowed: choose one of"),
     ("simulate", ["model=ashle", "stimulus.fs=3"], r"stimulus.fs=3.0 is out of range: allowed \(4.0"),
+    ("simulate", ["stimulus.fs=10"],
+     r"stimulus.fs=10.0 is out of range: allowed \(16.0, inf\)\. fs must exceed twice the highest"),
     ("simulate", ["model=hopf", "model.freq=0"], r"model.freq=0.0 is out of range"),
     ("sweep", ["++grid.alpha=[0,1]", "chunk_size=0"], r"chunk_size=0 is out of range: allowed \[1, inf\)"),
     ("sweep", ["++grid.alpha=[0,1]", "heatmap=nope"], r"heatmap='nope' is not allowed"),

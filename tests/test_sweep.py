@@ -199,6 +199,13 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path):
     assert set(a.data_vars) == set(b.data_vars) and a["ok"].shape == (7, 2)
     for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values)
-    # A different grid in the same directory is refused instead of mixing chunks.
-    clash = _cli(*args[:-1], "grid.freq=[1,3]", "wandb.mode=disabled", f"resume={tmp_path / 'a'}")
-    assert clash.returncode == 2 and "holds the chunks of a different sweep" in clash.stderr
+
+
+def test_resume_refuses_a_different_sweep(tmp_path):
+    run = Run("sweep", _config(), {}, tmp_path)
+    cfg = _config()
+    sweep._check_resume(run, sweep._spec(cfg, cfg.axes()))
+    sweep._check_resume(run, sweep._spec(cfg, cfg.axes()))          # same sweep: fine
+    other = _config(grid={"alpha": [-1.0, 0.0], "beta1": [-1.0, 2.0]})
+    with pytest.raises(ConfigError, match=r"holds the chunks of a different sweep \(axes differ\)"):
+        sweep._check_resume(run, sweep._spec(other, other.axes()))
