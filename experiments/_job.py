@@ -85,8 +85,10 @@ class BaseConfig:
 
 
 # Hydra's run directory honours `resume=DIR` (conf/hydra_defaults.yaml): `nrt_or` picks its
-# first argument unless it is null. Registered here because every job imports this module.
-OmegaConf.register_new_resolver("nrt_or", lambda a, b: b if a is None else a, replace=True)
+# first argument if it is a non-empty string (a job that redefines `resume` as a flag keeps
+# the default directory). Registered here because every job imports this module.
+OmegaConf.register_new_resolver(
+    "nrt_or", lambda a, b: a if isinstance(a, str) and a else b, replace=True)
 
 # conf/hydra/launcher/{joblib,submitit_*}.yaml keep the plugins' names so that
 # `hydra/launcher=joblib` picks up our documented settings; Hydra validates such a file
