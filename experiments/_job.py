@@ -12,6 +12,12 @@ A job is written as
     def main(run: Run) -> dict: ...    # returns metrics; outputs go to run.path(...)
 
 and configured by `conf/NAME.yaml` (whose defaults list starts with `NAME_schema`).
+
+`Run` also gives long jobs a progress bar (`run.progress`) and atomic checkpoints in
+`run.dir/checkpoints/` (`save_checkpoint`/`load_checkpoint` for arrays, `save_model`/
+`load_model` for Equinox modules); `resume=DIR` on the command line pins the run directory,
+so rerunning the same command finds them. Model-based jobs subclass
+`experiments._groups.ModelRunConfig` and add `config` to their defaults list.
 """
 
 import dataclasses
