@@ -35,3 +35,5 @@ from . import data as data
 # --- duet ---
 from . import audio as audio
 from .audio.duet import DuetEngine as DuetEngine, DuetParams as DuetParams
+# --- experiments ---
+from ._sweep import sharded_vmap as sharded_vmap
