@@ -35,7 +35,7 @@ import scipy.stats
 
 import nrtjax as nrt
 import nrtjax.data as published
-from experiments._ashle_protocol import FS, as_batch, paced_summary
+from experiments._ashle_protocol import as_batch, paced_summary
 from experiments._job import BaseConfig, Run, check_range, job
 
 

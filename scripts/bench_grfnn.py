@@ -13,7 +13,6 @@ Timings are warm (compiled once before timing), best of `--repeats`.
 """
 
 import argparse
-import json
 import time
 
 import diffrax

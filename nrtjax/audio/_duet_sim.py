@@ -6,14 +6,15 @@ every block whatever the parameter values (they are traced arrays, never static)
 
 from typing import NamedTuple
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from .._dtypes import complex_dtype, to_complex
+from .._solvers import RK4
 from ..models import ASHLE, ASHLEState, GrFNN, Lorenz
 from ..models.ashle import unit_phasor
 
@@ -104,22 +105,10 @@ class DuetField(eqx.Module):
 
 
 def rk4_step(field, t, y, x, dt):
-    """One classical RK4 step (Kutta 1901) of `field` with the input `x` held over the step.
-
-    Written out rather than taken from `diffrax`: its explicit Runge-Kutta buffers reject
-    a state that mixes real and complex leaves (ASHLE's), and the held input makes a block
-    boundary invisible (streaming = one long run).
-    """
-    def axpy(a, k):
-        return jtu.tree_map(lambda yi, ki: yi + (a * dt).astype(yi.dtype) * ki, y, k)
-
-    k1 = field(t, y, x)
-    k2 = field(t + dt / 2, axpy(0.5, k1), x)
-    k3 = field(t + dt / 2, axpy(0.5, k2), x)
-    k4 = field(t + dt, axpy(1.0, k3), x)
-    return jtu.tree_map(
-        lambda yi, a, b, c, d: yi + (dt / 6).astype(yi.dtype) * (a + 2 * b + 2 * c + d),
-        y, k1, k2, k3, k4)
+    """One [`nrtjax.RK4`][] step of `field` with the input `x` held over the step (passed
+    as `args`), so a block boundary is invisible: streaming equals one long run."""
+    y1, _, _, _, _ = RK4().step(diffrax.ODETerm(field), t, t + dt, y, x, None, False)
+    return y1
 
 
 def build_field(p: SimParams, freqs: Float[Array, " n"]) -> DuetField:

@@ -1,6 +1,5 @@
 """The Hopf normal-form oscillator."""
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Complex, Float
 

@@ -1,6 +1,5 @@
 """Multi-layer GrFNN networks: connections, kernels, n:m coupling and Hebbian plasticity."""
 
-from fractions import Fraction
 from typing import NamedTuple
 
 import equinox as eqx
