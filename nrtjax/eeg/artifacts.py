@@ -18,8 +18,9 @@ class ArtifactThresholds:
     """Thresholds of the artefact detectors (defaults for scalp EEG in volts).
 
     - `flat_uv`: a channel whose standard deviation is below this (µV) is flat.
-    - `clip_fraction`: a channel with more than this fraction of samples pinned at its
-        minimum or maximum value is clipped (a saturated amplifier or ADC rail).
+    - `clip_fraction`: a channel with more than this fraction of samples held (two or
+        more in a row) at its minimum or maximum value is clipped (a saturated amplifier
+        or ADC rail).
     - `noise_ratio`: a channel whose variance exceeds this multiple of the median
         channel's is noisy (a loose electrode).
     - `blink_uv`: a window whose peak-to-peak amplitude on a channel exceeds this (µV)
@@ -48,7 +49,11 @@ def bad_channels(rec: EEGRecording, thresholds: ArtifactThresholds = ArtifactThr
     std = x.std(axis=1)
     hi, lo = x.max(axis=1, keepdims=True), x.min(axis=1, keepdims=True)
     tol = 1e-6 * np.maximum(hi - lo, 1e-30)
-    pinned = ((x >= hi - tol) | (x <= lo + tol)).mean(axis=1)
+    rail = (x >= hi - tol) | (x <= lo + tol)
+    # Clipping holds the rail for consecutive samples; a sampled sine or ramp only
+    # touches its extreme for isolated samples, so those are not counted.
+    held = rail & (np.pad(rail[:, 1:], ((0, 0), (0, 1))) | np.pad(rail[:, :-1], ((0, 0), (1, 0))))
+    pinned = held.mean(axis=1)
     var = std**2
     ok = std >= thresholds.flat_uv * 1e-6
     ref = np.median(var[ok]) if ok.any() else 0.0

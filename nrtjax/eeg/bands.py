@@ -38,7 +38,7 @@ def welch_psd(x: np.ndarray, fs: float, *, nperseg: int) -> tuple[np.ndarray, np
     if nperseg < 2 or n < nperseg:
         raise ValueError(f"Welch needs 2 <= nperseg <= samples, got nperseg={nperseg} for "
                          f"{n} samples; use a longer window.")
-    step = nperseg // 2
+    step = nperseg - nperseg // 2                     # overlap of nperseg // 2 samples
     starts = np.arange(0, n - nperseg + 1, step)
     idx = starts[:, None] + np.arange(nperseg)[None, :]
     seg = x[..., idx]                                   # (..., segments, nperseg)

@@ -162,6 +162,7 @@ def simulate_twin(
     subject: TwinSubject | None = None,
     fs: float = EPOC_FS,
     line_freq: float = 50.0,
+    profiles: dict[str, StateProfile] | None = None,
 ) -> EEGRecording:
     """Simulate an Emotiv Epoc X recording that passes through `states`, in order.
 
@@ -180,20 +181,23 @@ def simulate_twin(
     - `subject`: a [`nrtjax.eeg.twin.TwinSubject`][]; pass the same one for a session and
         its baseline.
     - `fs`: sampling rate (Epoc X: 128 Hz); `line_freq`: mains frequency in Hz.
+    - `profiles`: extra or replacement [`nrtjax.eeg.twin.StateProfile`][]s by name
+        (default: `PROFILES` only).
 
     **Returns:** an [`nrtjax.eeg.io.EEGRecording`][] in volts with the 14 Epoc channels.
     """
-    unknown = [s for s in states if s not in PROFILES]
+    table = {**PROFILES, **(profiles or {})}
+    unknown = [s for s in states if s not in table]
     if unknown or not states:
         raise ValueError(f"Unknown twin states {unknown or states}; choose from "
-                         f"{list(PROFILES)}.")
+                         f"{list(table)}.")
     if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds!r}.")
     ksub, key = jr.split(key)
     subject = twin_subject(key=ksub) if subject is None else subject
     n = int(round(seconds * fs))
     rng = _rng(key)
-    parts = [_segment(rng, subject, PROFILES[s], n, fs, line_freq) for s in states]
+    parts = [_segment(rng, subject, table[s], n, fs, line_freq) for s in states]
     ann = tuple((i * n / fs, n / fs, f"state/{s}") for i, s in enumerate(states))
     return EEGRecording(np.concatenate(parts, axis=1) * 1e-6, fs, EPOC_CHANNELS,
                         "emotiv-epoc-x-twin", ann)
