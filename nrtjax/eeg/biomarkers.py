@@ -78,13 +78,14 @@ class Baseline:
 
 
 def _log_relative(powers: np.ndarray) -> np.ndarray:
-    p = np.maximum(powers[..., :5], 1e-300)
-    return np.log(p / p.sum(-1, keepdims=True))
+    # The five canonical bands and high beta, each relative to the 1-45 Hz total.
+    p = np.maximum(powers[..., :6], 1e-300)
+    return np.log(p / p[..., :5].sum(-1, keepdims=True))
 
 
 def features(powers: np.ndarray, baseline: Baseline) -> np.ndarray:
     """Classifier features: log normalised biomarkers (4) and baseline-relative log relative
-    band powers (5), shape `(..., 9)`."""
+    band powers (delta to gamma and high beta: 6), shape `(..., 10)`."""
     return np.concatenate([np.log(biomarkers(powers) / baseline.biomarkers),
                            _log_relative(powers) - baseline.log_relative], axis=-1)
 
@@ -95,7 +96,7 @@ class Analysis:
 
     **Fields:** `times` (window end times, s), `powers` (clean-channel mean band powers,
     `(windows, bands)`, V$^2$), `raw` (raw biomarkers `(windows, 4)`), `normalised`
-    (`raw / baseline`), `features` (`(windows, 9)`), `good_fraction` (share of channels
+    (`raw / baseline`), `features` (`(windows, 10)`), `good_fraction` (share of channels
     used per window), `bad_channels` (`{name: reason}`), `channels` (those analysed).
     """
 
