@@ -14,12 +14,13 @@ from nrtjax.eeg.io import load_eeg
 
 
 def test_formulas_on_hand_made_band_powers():
-    # delta, theta, alpha, beta, gamma, high_beta
-    p = np.array([5.0, 2.0, 4.0, 3.0, 0.5, 1.5])
+    # delta, theta, alpha, beta, gamma, high_beta, low_beta
+    p = np.array([5.0, 2.0, 4.0, 3.0, 0.5, 1.5, 1.2])
+    assert list(bands.BANDS)[5:] == ["high_beta", "low_beta"]
     e, r, s, a = bm.biomarkers(p)
     assert e == pytest.approx(3.0 / (4.0 + 2.0))       # Pope et al. 1995
     assert r == pytest.approx(4.0 / 3.0)
-    assert s == pytest.approx(1.5 / 4.0)
+    assert s == pytest.approx(1.5 / (4.0 + 1.2))
     assert a == pytest.approx(3.0 / 2.0)
     # Ratios of powers: a common gain (electrode impedance, amplifier) cancels.
     np.testing.assert_allclose(bm.biomarkers(7.3 * p), bm.biomarkers(p))
@@ -33,7 +34,8 @@ def test_baseline_normalisation_is_one_at_baseline_and_removes_subject_gain():
     an, _ = bm.analyse(rec, baseline=base)
     lab = twin.state_labels(rec, an.times, 2.0, states=("neutral", "relaxed_awake"))
     med = np.median(an.normalised[lab == 0], axis=0)
-    np.testing.assert_allclose(med, 1.0, atol=0.25)
+    # Two independent neutral recordings: medians agree within sampling variability.
+    np.testing.assert_allclose(med, 1.0, rtol=0.3)
     assert np.median(an.normalised[lab == 1, 1]) > 2.0        # relaxation up
     # Scaling the whole recording and its baseline changes nothing after normalisation.
     louder = type(rec)(rec.data * 3.0, rec.fs, rec.ch_names, annotations=rec.annotations)
@@ -89,6 +91,7 @@ def test_mapping_moves_parameters_in_the_documented_direction(trained):
         per[s] = p._asdict()
     base = mapping.BASE
     assert per["stressed"]["rho"] > mapping.LORENZ_CRITICAL_RHO
+    assert per["stressed"]["rho"] == max(v["rho"] for v in per.values())
     assert per["stressed"]["lambda2"] > base["lambda2"]
     for s in ("relaxed_awake", "meditative"):
         assert per[s]["lambda2"] < base["lambda2"]
@@ -102,9 +105,12 @@ def test_mapping_moves_parameters_in_the_documented_direction(trained):
 def test_mapping_table_values():
     p = mapping.map_biomarkers(np.ones(4))
     assert p == mapping.DuetParameters(120.0, 4.0, 2.0, 25.0)
-    # Relaxation at 4x baseline (u_R = 1), others at baseline.
-    p = mapping.map_biomarkers(np.array([1.0, 4.0, 1.0, 1.0]))
-    assert p.lambda2 == pytest.approx(0.5) and p.rho == pytest.approx(19.0)
+    # Relaxation at 4x baseline (u_R = 1), stress at half (u_S = -1/2), others at baseline.
+    p = mapping.map_biomarkers(np.array([1.0, 4.0, 0.5, 1.0]))
+    assert p.lambda2 == pytest.approx(0.5) and p.rho == pytest.approx(20.5)
+    assert p.tempo_bpm == 120.0 and p.lambda1 == 4.0
+    p = mapping.map_biomarkers(np.array([4.0, 1.0, 1.0, 0.25]))
+    assert p.tempo_bpm == pytest.approx(120 * 2**0.3) and p.lambda1 == pytest.approx(2.0)
     # Extreme inputs stay inside the documented ranges; NaN counts as baseline.
     x = np.array([[1e9, 1e-9, 1e9, 1e9], [1e-9, 1e9, 1e-9, 1e-9], [np.nan] * 4])
     out = mapping.map_biomarkers(x)

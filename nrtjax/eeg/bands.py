@@ -2,8 +2,8 @@
 
 import numpy as np
 
-# Canonical EEG bands in Hz, [low, high). `high_beta` (20-30 Hz) is a sub-band used by
-# the stress index (nrtjax.eeg.biomarkers).
+# Canonical EEG bands in Hz, [low, high), then the sub-bands `high_beta` (20-30 Hz) and
+# `low_beta` (13-20 Hz) used by the stress index (nrtjax.eeg.biomarkers).
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (1.0, 4.0),
     "theta": (4.0, 8.0),
@@ -11,6 +11,7 @@ BANDS: dict[str, tuple[float, float]] = {
     "beta": (13.0, 30.0),
     "gamma": (30.0, 45.0),
     "high_beta": (20.0, 30.0),
+    "low_beta": (13.0, 20.0),
 }
 
 

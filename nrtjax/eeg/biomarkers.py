@@ -4,7 +4,7 @@
 |---|---|---|
 | engagement | $\\beta / (\\alpha + \\theta)$ | Pope, Bogart & Bartolome 1995 |
 | relaxation | $\\alpha / \\beta$ | Ray & Cole 1985; Klimesch 1999 |
-| stress | $\\beta_{high} / \\alpha$ (20-30 Hz over 8-13 Hz) | Ray & Cole 1985 (see below) |
+| stress | $\\beta_{high} / (\\alpha + \\beta_{low})$ (20-30 Hz over 8-20 Hz) | Ray & Cole 1985; Egner & Gruzelier 2004 (see below) |
 | attention | $\\beta / \\theta$ (inverse theta/beta ratio) | Lubar 1991; Angelidis et al. 2016 |
 
 Powers are averaged over the clean channels of each window first. Each raw ratio is then
@@ -36,8 +36,10 @@ def biomarkers(powers: np.ndarray) -> np.ndarray:
     table), each a positive ratio of powers.
 
     No single validated EEG stress index exists; ours is an arousal ratio built on the
-    finding that beta rises with emotional processing while alpha falls (Ray & Cole
-    1985), restricted to high beta so that it is not engagement's numerator.
+    findings that beta rises with emotional processing while alpha falls (Ray & Cole
+    1985) and that low beta (13-20 Hz) accompanies calm, focused alertness (Egner &
+    Gruzelier 2004): high beta (20-30 Hz) relative to alpha plus low beta, so that focused
+    attention (more low beta, less alpha) raises it much less than stress does.
 
     **References:**
 
@@ -50,6 +52,10 @@ def biomarkers(powers: np.ndarray) -> np.ndarray:
     Klimesch, W. (1999). EEG alpha and theta oscillations reflect cognitive and memory
     performance. Brain Res. Rev. 29, 169-195.
 
+    Egner, T. & Gruzelier, J. H. (2004). EEG biofeedback of low beta band components:
+    frequency-specific effects on variables of attention and event-related brain
+    potentials. Clin. Neurophysiol. 115, 131-139.
+
     Lubar, J. F. (1991). Discourse on the development of EEG diagnostics and biofeedback
     for attention-deficit/hyperactivity disorders. Biofeedback Self-Regul. 16, 201-225.
 
@@ -58,9 +64,9 @@ def biomarkers(powers: np.ndarray) -> np.ndarray:
     test-retest reliability. Biol. Psychol. 121, 49-52.
     """
     p = np.maximum(np.asarray(powers, dtype=np.float64), 1e-300)
-    d, t, a, b, hb = (p[..., _B[k]] for k in ("delta", "theta", "alpha", "beta", "high_beta"))
-    del d
-    return np.stack([b / (a + t), a / b, hb / a, b / t], axis=-1)
+    t, a, b, hb, lb = (p[..., _B[k]] for k in ("theta", "alpha", "beta", "high_beta",
+                                                 "low_beta"))
+    return np.stack([b / (a + t), a / b, hb / (a + lb), b / t], axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +84,14 @@ class Baseline:
 
 
 def _log_relative(powers: np.ndarray) -> np.ndarray:
-    # The five canonical bands and high beta, each relative to the 1-45 Hz total.
-    p = np.maximum(powers[..., :6], 1e-300)
+    # The five canonical bands and the two beta sub-bands, relative to the 1-45 Hz total.
+    p = np.maximum(powers[..., :7], 1e-300)
     return np.log(p / p[..., :5].sum(-1, keepdims=True))
 
 
 def features(powers: np.ndarray, baseline: Baseline) -> np.ndarray:
     """Classifier features: log normalised biomarkers (4) and baseline-relative log relative
-    band powers (delta to gamma and high beta: 6), shape `(..., 10)`."""
+    band powers (delta to gamma, high and low beta: 7), shape `(..., 11)`."""
     return np.concatenate([np.log(biomarkers(powers) / baseline.biomarkers),
                            _log_relative(powers) - baseline.log_relative], axis=-1)
 
@@ -96,7 +102,7 @@ class Analysis:
 
     **Fields:** `times` (window end times, s), `powers` (clean-channel mean band powers,
     `(windows, bands)`, V$^2$), `raw` (raw biomarkers `(windows, 4)`), `normalised`
-    (`raw / baseline`), `features` (`(windows, 10)`), `good_fraction` (share of channels
+    (`raw / baseline`), `features` (`(windows, 11)`), `good_fraction` (share of channels
     used per window), `bad_channels` (`{name: reason}`), `channels` (those analysed).
     """
 

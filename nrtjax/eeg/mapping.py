@@ -7,16 +7,17 @@ $u = \\mathrm{clip}(\\log_2(x) / 2, -1, 1)$: $u = 0$ at baseline, $\\pm 1$ at 4x
 |---|---|---|---|---|
 | `tempo_bpm` | ASHLE drummer's spontaneous rate $60 f_0$ | $120 \\cdot 2^{0.3 u_E}$ | 97.5-147.7 | engagement speeds the beat up |
 | `lambda1` | ASHLE frequency learning | $4 \\cdot 2^{u_A}$ | 2-8 | attention tightens entrainment |
-| `lambda2` | ASHLE elasticity | $2 \\cdot 4^{(u_S - u_R)}$ | 0.125-32, clipped to 0.25-8 | relaxation lowers it (loose, adaptive timing), stress raises it (rigid) |
-| `rho` | Lorenz melodist | $25 + 6 (u_S - u_R)$, clipped to 15-35 | 15-35 | stress raises it (chaotic above 24.74), relaxation lowers it (the melody settles) |
+| `lambda2` | ASHLE elasticity | $2 \\cdot 4^{-u_R}$ | 0.5-8 | relaxation lowers it (loose, adaptive timing); tension raises it (rigid) |
+| `rho` | Lorenz melodist | $25 + 9 u_S$ | 16-34 | stress raises it (chaotic above 24.74); calm lowers it (the melody settles) |
 
 with E engagement, A attention, S stress, R relaxation. At baseline: 120 BPM
 ($f_0$ = 2 Hz), lambda1 = 4, lambda2 = 2 (the ASHLE reference values of Roman et al. 2023)
 and rho = 25 (just chaotic).
 
-Expected directions on the Epoc X twin (tested): stressed raises rho above 24.74 and
-lambda2 above 2; relaxed_awake and meditative lower lambda2 below 2 and rho below 24.74;
-focused raises lambda1 and the tempo; drowsy lowers lambda1 and the tempo.
+Expected directions on the Epoc X twin (tested): stressed raises rho above 24.74 (the
+highest rho of the five states) and lambda2 above 2; relaxed_awake and meditative lower
+lambda2 below 2 and rho below 24.74; focused raises lambda1 and the tempo; drowsy lowers
+lambda1 and the tempo.
 """
 
 from typing import NamedTuple
@@ -27,8 +28,8 @@ from .biomarkers import BIOMARKERS
 
 PARAMETERS = ("tempo_bpm", "lambda1", "lambda2", "rho")
 BASE = {"tempo_bpm": 120.0, "lambda1": 4.0, "lambda2": 2.0, "rho": 25.0}
-RANGES = {"tempo_bpm": (120.0 * 2**-0.3, 120.0 * 2**0.3), "lambda1": (2.0, 8.0), "lambda2": (0.25, 8.0),
-          "rho": (15.0, 35.0)}
+RANGES = {"tempo_bpm": (120.0 * 2**-0.3, 120.0 * 2**0.3), "lambda1": (2.0, 8.0),
+          "lambda2": (0.5, 8.0), "rho": (16.0, 34.0)}
 LORENZ_CRITICAL_RHO = 24.74
 
 
@@ -58,8 +59,8 @@ def map_scores(u: np.ndarray) -> DuetParameters:
     e, r, s, a = (u[..., BIOMARKERS.index(k)] for k in BIOMARKERS)
     tempo = BASE["tempo_bpm"] * 2 ** (0.3 * e)
     lambda1 = BASE["lambda1"] * 2**a
-    lambda2 = np.clip(BASE["lambda2"] * 4 ** (s - r), *RANGES["lambda2"])
-    rho = np.clip(BASE["rho"] + 6.0 * (s - r), *RANGES["rho"])
+    lambda2 = BASE["lambda2"] * 4.0 ** (-r)
+    rho = BASE["rho"] + 9.0 * s
     return DuetParameters(tempo, lambda1, lambda2, rho)
 
 
