@@ -185,7 +185,7 @@ def sim_params_from(values: dict, dtype) -> SimParams:
     return SimParams(**{k: np.asarray(float(values[k]), dtype=dtype) for k in SimParams._fields})
 
 
-def as_forcing(forcing, n: int, t0: float, fs: float, dtype) -> Complex[Array, " n"]:
+def as_forcing(forcing, n: int, t0: float, fs: float | int, dtype) -> np.ndarray:
     """The block's forcing as `n` complex samples at `t0 + k/fs` (zeros for `None`).
 
     `forcing` may be an array of `n` samples (real or complex) or an `nrtjax.Signal`,
