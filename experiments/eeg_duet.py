@@ -115,7 +115,8 @@ def _run_file(run: Run, cfg: Config, engine, classifier) -> dict:
     for w in caught:
         print(f"nrtjax eeg_duet: warning: {w.message}")
     good = rec.select(list(an.channels))
-    stem = Path(cfg.eeg).name.split(".")[0]
+    name = Path(cfg.eeg).name
+    stem = Path(name[:-3] if name.endswith(".gz") else name).stem
     result, stats = _stream_one(run, cfg, stem, good, base, classifier, engine)
     counts = np.bincount(result.states[result.states >= 0], minlength=len(twin.STATES))
     return {**stats, "eeg": str(cfg.eeg), "channels": list(an.channels),
