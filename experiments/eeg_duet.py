@@ -144,7 +144,9 @@ def _run_twin(run: Run, cfg: Config, engine, classifier, key) -> dict:
         result, st = _stream_one(run, cfg, f"twin_{state}", rec, base, classifier, engine)
         results.append(result)
         stats.append({"stem": f"twin_{state}", **st})
-        settled = result.times >= cfg.window_s + 3 * cfg.tau_s
+        # Blocks after the first full window and three smoothing time constants (or the
+        # last block, for recordings shorter than that).
+        settled = result.times >= min(cfg.window_s + 3 * cfg.tau_s, result.times[-1])
         per_state[state] = {k: float(np.median(v[settled]))
                             for k, v in result.params._asdict().items()}
         per_state[state]["stream_accuracy"] = float(np.mean(result.states[settled] == i))
