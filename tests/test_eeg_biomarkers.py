@@ -159,3 +159,19 @@ def test_generator_file_bad_channels_are_named():
         an, _ = bm.analyse(rec)
     assert "squarewave" in an.bad_channels and "sine 8 Hz" in an.channels
     assert bands.BANDS["alpha"] == (8.0, 13.0)
+
+
+@pytest.mark.slow
+def test_state_accuracy_over_ten_held_out_subjects():
+    # The fast test above covers one held-out subject; this one pools 3 training subjects
+    # (as `nrtjax eeg_duet` does) and scores 10 others.
+    train = [_session(s, 40.0) for s in (10, 11, 12)]
+    clf = classify.StateClassifier.fit(np.concatenate([a.features for a, _ in train]),
+                                       np.concatenate([lab for _, lab in train]), twin.STATES)
+    accs = []
+    for seed in range(20, 30):
+        an, lab = _session(seed, 30.0)
+        cm = classify.confusion_matrix(lab, clf.predict(an.features), len(twin.STATES))
+        accs.append(np.trace(cm) / cm.sum())
+    print("held-out window accuracy per subject:", np.round(accs, 3))
+    assert min(accs) >= 0.95 and np.mean(accs) >= 0.97
