@@ -40,6 +40,7 @@ class Config(BaseConfig):
     train_subjects: int = 3
     sr: int = 22050
     scale: str = "minor"
+    gamma: float = 1.0
 
     def __post_init__(self):
         check_range("baseline_s", self.baseline_s, low=self.window_s)
@@ -55,6 +56,7 @@ class Config(BaseConfig):
         check_range("train_seconds", self.train_seconds, low=4 * self.window_s)
         check_range("train_subjects", self.train_subjects, low=1, high=50)
         check_range("sr", self.sr, low=8000, high=192000)
+        check_range("gamma", self.gamma, low=0.0, high=100.0)
         if self.eeg is not None and not self.eeg:
             raise ConfigError("eeg='' is empty: give a file path or leave eeg unset.")
 
@@ -83,7 +85,8 @@ def _stream_one(run: Run, cfg: Config, stem: str, rec, baseline, classifier, eng
                                   line_freq=cfg.line_freq)
     n_blocks = int(rec.duration / cfg.block_s)
     with tqdm(total=n_blocks, desc=f"eeg_duet {stem}", unit="block", leave=False) as bar:
-        result = stream.stream_duet(rec, streamer, engine, DuetParams(scale=cfg.scale),
+        base = DuetParams(scale=cfg.scale, gamma=cfg.gamma)
+        result = stream.stream_duet(rec, streamer, engine, base,
                                     block_s=cfg.block_s, progress=lambda n: bar.update(1))
     stats = stream.latency_stats(result.latency_s, cfg.block_s)
     write_wav(run.path(f"{stem}_duet.wav"), result.audio, result.sr)

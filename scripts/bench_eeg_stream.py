@@ -46,7 +46,7 @@ def main() -> None:
     eeg_lat = np.array(eeg_lat) * 1e3
 
     engine = DuetEngine(sr=args.sr, seed=0)
-    result = stream.stream_duet(rec, streamer, engine, DuetParams(scale="minor"),
+    result = stream.stream_duet(rec, streamer, engine, DuetParams(scale="minor", gamma=1.0),
                                 block_s=args.block)
     s = stream.latency_stats(result.latency_s, args.block)
     print(f"cpu cores visible: {len(os.sched_getaffinity(0))}; blocks: {s['n_blocks']} x "
