@@ -8,6 +8,7 @@ classifier trained on another twin subject is scored on its windows.
 """
 
 import dataclasses
+import gc
 import warnings
 from pathlib import Path
 
@@ -84,10 +85,17 @@ def _stream_one(run: Run, cfg: Config, stem: str, rec, baseline, classifier, eng
                                   window_s=cfg.window_s, tau_s=cfg.tau_s,
                                   line_freq=cfg.line_freq)
     n_blocks = int(rec.duration / cfg.block_s)
-    with tqdm(total=n_blocks, desc=f"eeg_duet {stem}", unit="block", leave=False) as bar:
-        base = DuetParams(scale=cfg.scale, gamma=cfg.gamma)
-        result = stream.stream_duet(rec, streamer, engine, base,
-                                    block_s=cfg.block_s, progress=lambda n: bar.update(1))
+    # Collect now and freeze the survivors, so that no full garbage collection over the
+    # figures and arrays of earlier files lands inside a timed block.
+    gc.collect()
+    gc.freeze()
+    try:
+        with tqdm(total=n_blocks, desc=f"eeg_duet {stem}", unit="block", leave=False) as bar:
+            base = DuetParams(scale=cfg.scale, gamma=cfg.gamma)
+            result = stream.stream_duet(rec, streamer, engine, base, block_s=cfg.block_s,
+                                        progress=lambda n: bar.update(1))
+    finally:
+        gc.unfreeze()
     stats = stream.latency_stats(result.latency_s, cfg.block_s)
     write_wav(run.path(f"{stem}_duet.wav"), result.audio, result.sr)
     cols = {"time_s": result.times}
