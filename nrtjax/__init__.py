@@ -37,3 +37,5 @@ from . import audio as audio
 from .audio.duet import DuetEngine as DuetEngine, DuetParams as DuetParams
 # --- experiments ---
 from ._sweep import sharded_vmap as sharded_vmap
+# --- eeg ---
+from . import eeg as eeg
