@@ -153,7 +153,7 @@ def motion_phase(
 
 
 def register_from_position(
-    vertical: Float[ArrayLike, " time"], *, low: float = 48.0, high: float = 84.0
+    vertical: Float[ArrayLike, " time"], *, low: float | int = 48.0, high: float | int = 84.0
 ) -> Float[Array, " time"]:
     """The melodist's register (a MIDI note number) from the moving mass's height:
     $\\text{low} + (\\text{high} - \\text{low})\\, v$ with $v \\in [0, 1]$ (1 = top of

@@ -66,7 +66,7 @@ class Crop:
                 raise ValueError(f"roi {self.roi!r} needs x, y >= 0 and width, height >= 2.")
 
     def apply(self, gray: np.ndarray) -> np.ndarray:
-        """Crop and resize one grayscale frame (uint8 or float)."""
+        """Crop and resize one grayscale frame."""
         if self.roi is not None:
             x, y, w, h = (int(v) for v in self.roi)
             H, W = gray.shape
@@ -146,7 +146,8 @@ def iter_frames(
             if not ok or frame is None:
                 break
             count += 1
-            yield crop.apply(_to_gray(frame)).astype(np.float32) * np.float32(1 / 255)
+            # To float before resizing, so that downscaling averages without re-quantising.
+            yield crop.apply(_to_gray(frame).astype(np.float32) * np.float32(1 / 255))
     finally:
         cap.release()
     if count == 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import jax.random as jr
 import numpy as np
-from jaxtyping import PRNGKeyArray
+from jaxtyping import ArrayLike, PRNGKeyArray
 
 from ..io import atomic_path
 
@@ -87,10 +87,10 @@ def _times(fps: float, duration: float) -> np.ndarray:
     return np.arange(int(round(fps * duration))) / fps
 
 
-def ball_height(t: np.ndarray, period: float, apex: float) -> np.ndarray:
+def ball_height(t: ArrayLike, period: float, apex: float) -> np.ndarray:
     """Height of a ball bouncing elastically: parabolic arcs, impact at $t = kT$."""
-    u = np.mod(t, period) / period
-    return 4.0 * apex * u * (1.0 - u)
+    u = np.mod(np.asarray(t, dtype=np.float64), period) / period
+    return np.asarray(4.0 * apex * u * (1.0 - u))
 
 
 def _ball_frames(ts, period, noise, rng) -> Iterator[np.ndarray]:
