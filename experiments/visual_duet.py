@@ -89,10 +89,13 @@ def perform(forcing: nrt.Signal, octaves: np.ndarray, cfg: Config, seed: int):
     engine = DuetEngine(sr=cfg.sr, seed=seed, fs_sim=cfg.fs)
     params = DuetParams(tempo_bpm=cfg.tempo_bpm, rho=cfg.rho)
     state = engine.init(params)
+    per = int(round(cfg.block_seconds * cfg.fs))
+    xs = np.asarray(forcing.xs)  # on the engine's grid k / fs_sim
     audio, infos = [], []
-    for octave in tqdm(octaves, desc="duet blocks", unit="block", leave=False):
+    for b, octave in enumerate(tqdm(octaves, desc="duet blocks", unit="block", leave=False)):
         block, state, info = engine.process_block(
-            state, params.replace(octave=int(octave)), cfg.block_seconds, forcing)
+            state, params.replace(octave=int(octave)), cfg.block_seconds,
+            xs[b * per:(b + 1) * per])
         audio.append(block)
         infos.append(info)
     return np.concatenate(audio), infos

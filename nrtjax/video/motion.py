@@ -174,7 +174,7 @@ def extract_motion(
 
 
 def resample(
-    features: MotionFeatures, fs: float, *, smooth: float = 0.0
+    features: MotionFeatures, fs: float | int, *, smooth: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Smooth the features and resample them onto the oscillators' grid $t = k / f_s$.
 
