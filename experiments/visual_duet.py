@@ -39,6 +39,7 @@ class Config(BaseConfig):
     fmax: float = 4.0
     n_resonators: int = 48
     r0: float = 0.05
+    floor: float = 0.02
     salience_threshold: float = 0.5
     tempo_bpm: float = 120.0
     rho: float = 28.0
@@ -61,6 +62,7 @@ class Config(BaseConfig):
         check_range("fmax", self.fmax, low=self.fmin, high=self.fs / 8, low_open=True)
         check_range("n_resonators", self.n_resonators, low=2, high=1000)
         check_range("r0", self.r0, low=0.0, low_open=True)
+        check_range("floor", self.floor, low=0.0, high=1.0)
         check_range("salience_threshold", self.salience_threshold, low=0.0, high=1.0)
         check_range("tempo_bpm", self.tempo_bpm, low=30.0, high=300.0)
         check_range("rho", self.rho, low=0.0, high=100.0, low_open=True)
@@ -151,7 +153,7 @@ def run_video(path: Path, out: Path, cfg: Config, seed: int,
                             f"{2 * cfg.block_seconds:g} s of video.")
     ts, energy, vertical = ts[:n], energy[:n], vertical[:n]
     forcing = nv.motion_forcing(ts, energy, fmin=cfg.fmin, fmax=cfg.fmax, n=cfg.n_resonators,
-                                r0=cfg.r0)
+                                r0=cfg.r0, floor=cfg.floor)
     octaves = block_octaves(ts, vertical, cfg)
     audio, infos = perform(forcing.signal, octaves, cfg, seed)
     drum_ts = np.concatenate([i.ts for i in infos])

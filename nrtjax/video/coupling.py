@@ -28,8 +28,9 @@ class MotionForcing:
     - `signal`: the complex forcing $F(t)$ as an [`nrtjax.Signal`][] on the oscillator grid.
     - `freqs`: the resonator bank's natural frequencies in Hz, shape `(n,)`.
     - `amplitude`: $|z_k(t)|$ of the bank, shape `(time, n)`.
-    - `salience`: $\\tanh(\\max_k \\bar r_k / r_0)$ with $\\bar r_k$ the mean amplitude
-        over the second half: how strongly the bank found a rhythm, in $[0, 1)$.
+    - `salience`: $\\tanh(\\max(\\max_k \\bar r_k - r_f, 0) / r_0)$ with $\\bar r_k$ the
+        mean amplitude over the second half: how strongly the bank found a rhythm, in
+        $[0, 1)$.
     - `peak_hz`: the frequency of the strongest resonance (second half).
     """
 
@@ -64,6 +65,7 @@ def motion_forcing(
     weight: float = 1.0,
     sharpness: float = 8.0,
     r0: float = 0.05,
+    floor: float = 0.02,
 ) -> MotionForcing:
     """The drummer's complex forcing from a motion-energy time series.
 
@@ -71,10 +73,14 @@ def motion_forcing(
     log-spaced from `fmin` to `fmax`) is driven by the relative modulation
     $x = E/\\bar E - 1$. Its amplitude-weighted output
     $w(t) = \\sum_k |z_k|^p z_k / \\sum_k |z_k|^p$ follows the strongest resonance, and
-    $$F(t) = \\tanh(|w|/r_0)\\, e^{i \\angle w}$$
+    $$F(t) = \\tanh(\\max(|w| - r_f, 0)/r_0)\\, e^{i \\angle w}$$
     carries the rhythm's phase with a strength that saturates at 1 for a clear rhythm and
-    stays near 0 when nothing resonates (e.g. a drifting grating, whose motion energy is
-    constant).
+    is exactly 0 when nothing resonates above the floor $r_f$ (e.g. a drifting grating,
+    whose motion energy is constant). In the linear regime a resonator's amplitude equals
+    the modulation depth of the motion energy at its frequency (for $\\alpha = -1/2$), so
+    $r_f = 0.02$ ignores rhythms weaker than 2 % of the mean motion. The gate matters
+    because the duet's listener is a critical GrFNN whose response grows like the cube
+    root of its input: without it, pixel-level ripple would become a confident pulse.
 
     **Arguments:**
 
@@ -84,13 +90,16 @@ def motion_forcing(
     - `alpha`: damping of the bank (negative: no oscillation without input).
     - `weight`: input gain of the bank.
     - `sharpness`: $p$, how strongly the output follows the largest amplitude.
-    - `r0`: amplitude at which the forcing reaches $\\tanh 1 = 0.76$ of full strength.
+    - `r0`: amplitude above the floor at which the forcing reaches $\\tanh 1 = 0.76$ of
+        full strength.
+    - `floor`: $r_f$, the amplitude below which the forcing is 0 (no rhythm).
 
     **Returns:** a [`nrtjax.video.MotionForcing`][].
     """
-    if not (r0 > 0 and sharpness >= 0 and alpha < 0):
-        raise ValueError(f"Need r0 > 0, sharpness >= 0 and alpha < 0 (a damped bank), got "
-                         f"r0={r0!r}, sharpness={sharpness!r}, alpha={alpha!r}.")
+    if not (r0 > 0 and floor >= 0 and sharpness >= 0 and alpha < 0):
+        raise ValueError(f"Need r0 > 0, floor >= 0, sharpness >= 0 and alpha < 0 (a damped "
+                         f"bank), got r0={r0!r}, floor={floor!r}, sharpness={sharpness!r}, "
+                         f"alpha={alpha!r}.")
     ts = np.asarray(ts, dtype=np.float64)
     x = relative_modulation(energy)
     freqs = log_freqs(fmin, fmax, n)
@@ -101,13 +110,13 @@ def motion_forcing(
     z = traj.ys
     w = _weighted_output(z, sharpness)
     r = jnp.abs(w)
-    strength = jnp.tanh(r / r0)
+    strength = jnp.tanh(jnp.maximum(r - floor, 0.0) / r0)
     forcing = jnp.where(r > 0, w / jnp.where(r > 0, r, 1.0), 0.0) * strength
     amp = np.asarray(jnp.abs(z))
     tail = amp[amp.shape[0] // 2:].mean(axis=0)
     k = int(np.argmax(tail))
-    return MotionForcing(Signal(ts, forcing), freqs, amp, float(np.tanh(tail[k] / r0)),
-                         float(freqs[k]))
+    salience = float(np.tanh(max(tail[k] - floor, 0.0) / r0))
+    return MotionForcing(Signal(ts, forcing), freqs, amp, salience, float(freqs[k]))
 
 
 def _weighted_output(z: Complex[Array, "time n"], p: float) -> Complex[Array, " time"]:
