@@ -82,14 +82,14 @@ class MelodyMapping(NamedTuple):
         return self
 
 
-def degree_of(x, mapping: MelodyMapping = MelodyMapping()) -> np.ndarray:
+def degree_of(x, mapping: MelodyMapping = MelodyMapping()):
     """The scale degree (0 = lowest) for Lorenz $x$: `span_octaves * len(scale) + 1` degrees."""
     n = mapping.span_octaves * len(SCALES[mapping.scale]) + 1
     u = (np.clip(np.asarray(x, dtype=np.float64) / mapping.x_range, -1.0, 1.0) + 1.0) / 2.0
     return np.rint(u * (n - 1)).astype(np.int64)
 
 
-def degree_to_midi(degree, mapping: MelodyMapping = MelodyMapping()) -> np.ndarray:
+def degree_to_midi(degree, mapping: MelodyMapping = MelodyMapping()):
     """MIDI pitch of a degree from `degree_of`; for an even `span_octaves` the middle degree
     ($x = 0$) is `root + 12 * octave`."""
     steps = SCALES[mapping.scale]
@@ -98,19 +98,19 @@ def degree_to_midi(degree, mapping: MelodyMapping = MelodyMapping()) -> np.ndarr
     return low + 12 * (k // len(steps)) + np.asarray(steps)[k % len(steps)]
 
 
-def velocity_of(y, mapping: MelodyMapping = MelodyMapping()) -> np.ndarray:
+def velocity_of(y, mapping: MelodyMapping = MelodyMapping()):
     """Velocity in $[0.15, 1]$ from Lorenz $y$."""
     return np.clip(0.55 + 0.4 * np.asarray(y, dtype=np.float64) / mapping.y_range, 0.15, 1.0)
 
 
-def length_of(z, mapping: MelodyMapping = MelodyMapping()) -> np.ndarray:
+def length_of(z, mapping: MelodyMapping = MelodyMapping()):
     """Note length in subdivisions from Lorenz $z$ (one of `mapping.lengths`)."""
     u = np.clip(np.asarray(z, dtype=np.float64) / mapping.z_range, 0.0, 1.0)
     k = np.minimum((u * len(mapping.lengths)).astype(np.int64), len(mapping.lengths) - 1)
     return np.asarray(mapping.lengths, dtype=np.int64)[k]
 
 
-def lorenz_to_note(xyz, mapping: MelodyMapping = MelodyMapping()) -> tuple[np.ndarray, ...]:
+def lorenz_to_note(xyz, mapping: MelodyMapping = MelodyMapping()) -> tuple:
     """Map Lorenz states to `(pitch, velocity, length_subdivisions)`.
 
     **Arguments:**
