@@ -27,7 +27,7 @@ def test_forcing_carries_the_motion_phase():
     assert mf.salience > 0.99 and nv.beat_salience(mf)
 
 
-def test_constant_motion_gives_no_beat(getkey):
+def test_constant_motion_gives_no_beat():
     ts = _grid()
     rng = np.random.default_rng(0)
     energy = 0.06 * (1 + 0.005 * rng.standard_normal(ts.size))  # a drifting grating's level

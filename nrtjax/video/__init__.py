@@ -21,5 +21,14 @@ from .io import (
     probe as probe,
     read_frames_at as read_frames_at,
 )
-from .motion import MotionFeatures as MotionFeatures, extract_motion as extract_motion, resample as resample
-from .stimuli import STIMULI as STIMULI, Stimulus as Stimulus, generate as generate, walker_points as walker_points
+from .motion import (
+    MotionFeatures as MotionFeatures,
+    extract_motion as extract_motion,
+    resample as resample,
+)
+from .stimuli import (
+    STIMULI as STIMULI,
+    Stimulus as Stimulus,
+    generate as generate,
+    walker_points as walker_points,
+)

@@ -60,7 +60,8 @@ class Crop:
             raise ValueError(f"scale must lie in (0, 1], got {self.scale!r}; it only shrinks.")
         if self.roi is not None:
             if len(self.roi) != 4 or any(int(v) != v for v in self.roi):
-                raise ValueError(f"roi must be four integers (x, y, width, height), got {self.roi!r}.")
+                raise ValueError(
+                    f"roi must be four integers (x, y, width, height), got {self.roi!r}.")
             x, y, w, h = self.roi
             if x < 0 or y < 0 or w < 2 or h < 2:
                 raise ValueError(f"roi {self.roi!r} needs x, y >= 0 and width, height >= 2.")
@@ -93,7 +94,8 @@ def _open(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
                          "`ffmpeg -i IN -c:v mjpeg OUT.avi`.")
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     info = VideoInfo(path, fps, max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
-                     int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+                     int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     if not (np.isfinite(fps) and 0 < fps <= 1000):
         cap.release()
         raise VideoError(f"{path} reports a frame rate of {fps!r}; cannot place frames in time. "
@@ -182,8 +184,8 @@ def read_frames_at(
                 rgb = rgb[y:y + h, x:x + w]
             if crop.scale < 1:
                 h, w = rgb.shape[:2]
-                rgb = cv2.resize(rgb, (max(2, round(w * crop.scale)), max(2, round(h * crop.scale))),
-                                 interpolation=cv2.INTER_AREA)
+                size = (max(2, round(w * crop.scale)), max(2, round(h * crop.scale)))
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             out.append(rgb)
     finally:
         cap.release()
