@@ -9,6 +9,7 @@ and noisy, drifting grating, point-light walker) into DIR/stimuli and runs each.
 """
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -41,6 +42,7 @@ class Config(BaseConfig):
     r0: float = 0.05
     floor: float = 0.02
     salience_threshold: float = 0.5
+    min_peakiness: float = 2.0
     tempo_bpm: float = 120.0
     rho: float = 28.0
     register_low: float = 36.0
@@ -64,6 +66,7 @@ class Config(BaseConfig):
         check_range("r0", self.r0, low=0.0, low_open=True)
         check_range("floor", self.floor, low=0.0, high=1.0)
         check_range("salience_threshold", self.salience_threshold, low=0.0, high=1.0)
+        check_range("min_peakiness", self.min_peakiness, low=1.0)
         check_range("tempo_bpm", self.tempo_bpm, low=30.0, high=300.0)
         check_range("rho", self.rho, low=0.0, high=100.0, low_open=True)
         check_range("register_low", self.register_low, low=12.0, high=108.0)
@@ -128,7 +131,9 @@ def rhythm_metrics(ts, drum_phase, feats: nv.MotionFeatures, forcing: nv.MotionF
         "motion_rhythm_plv": float(nrt.plv(mphase_t[late], p_l)),
         "motion_peak_bpm": 60.0 * mpeak,
         "beat_salience": forcing.salience,
-        "beat_detected": bool(nv.beat_salience(forcing, threshold=cfg.salience_threshold)),
+        "beat_detected": nv.has_beat(forcing, threshold=cfg.salience_threshold,
+                                     min_peakiness=cfg.min_peakiness),
+        "resonance_peakiness": forcing.peakiness,
         "resonance_peak_bpm": 60.0 * forcing.peak_hz,
         "spontaneous_tempo_bpm": cfg.tempo_bpm,
     }
@@ -209,7 +214,13 @@ def main(run: Run) -> dict:
     per_video = {}
     for name, key in zip(nv.STIMULI, keys):
         stim = nv.generate(name, out / "stimuli", fps=cfg.fps, duration=cfg.duration, key=key)
-        per_video[name] = run_video(stim.path, out, cfg, cfg.seed, stim.period, stem=name)
+        try:
+            per_video[name] = run_video(stim.path, out, cfg, cfg.seed, stim.period, stem=name)
+        except nv.VideoError as e:
+            # e.g. optical flow on the grating (aperture problem): report it, go on.
+            print(f"nrtjax visual_duet: {name}: {e}", file=sys.stderr)
+            per_video[name] = {"error": str(e), "tempo_bpm": None, "motion_rhythm_plv": None}
+            continue
         run.log({f"{name}/{k}": v for k, v in per_video[name].items() if isinstance(v, float)})
     return {
         "tempo_bpm": {k: v["tempo_bpm"] for k, v in per_video.items()},

@@ -24,7 +24,7 @@ def test_forcing_carries_the_motion_phase():
     assert float(nrt.plv(np.angle(F[half:]), 2 * np.pi * f * ts[half:])) > 0.99
     assert np.abs(F[half:]).min() > 0.99
     assert mf.peak_hz == pytest.approx(f, rel=0.05)
-    assert mf.salience > 0.99 and nv.beat_salience(mf)
+    assert mf.salience > 0.99 and mf.peakiness > 3 and nv.has_beat(mf)
 
 
 def test_constant_motion_gives_no_beat():
@@ -32,7 +32,7 @@ def test_constant_motion_gives_no_beat():
     rng = np.random.default_rng(0)
     energy = 0.06 * (1 + 0.005 * rng.standard_normal(ts.size))  # a drifting grating's level
     mf = nv.motion_forcing(ts, energy)
-    assert mf.salience == 0.0 and not nv.beat_salience(mf)
+    assert mf.salience == 0.0 and not nv.has_beat(mf)
     np.testing.assert_array_equal(np.asarray(mf.signal.xs), 0)  # below the floor: silent
 
 
@@ -59,3 +59,16 @@ def test_register_mapping():
     np.testing.assert_allclose(reg, [48, 66, 84, 84])
     with pytest.raises(ValueError, match="high > low"):
         nv.register_from_position(np.zeros(3), low=60, high=50)
+
+
+def test_broadband_motion_is_not_a_beat():
+    # Strong but aperiodic modulation (random bursts, like scene cuts): the bank responds
+    # (high salience) but no single resonance dominates its profile.
+    ts = _grid()
+    rng = np.random.default_rng(1)
+    bursts = np.zeros(ts.size)
+    bursts[rng.choice(ts.size, 12, replace=False)] = 1.0
+    energy = 1.0 + np.convolve(bursts, np.exp(-np.arange(0, 0.3, 1 / FS) / 0.05), "same")
+    mf = nv.motion_forcing(ts, energy)
+    assert mf.salience > 0.5
+    assert mf.peakiness < 2.0 and not nv.has_beat(mf)

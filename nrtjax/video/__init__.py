@@ -7,7 +7,7 @@ into the forcing of the duet's drummer and the register of its melodist.
 
 from .coupling import (
     MotionForcing as MotionForcing,
-    beat_salience as beat_salience,
+    has_beat as has_beat,
     motion_forcing as motion_forcing,
     motion_phase as motion_phase,
     register_from_position as register_from_position,

@@ -32,6 +32,9 @@ class MotionForcing:
         mean amplitude over the second half: how strongly the bank found a rhythm, in
         $[0, 1)$.
     - `peak_hz`: the frequency of the strongest resonance (second half).
+    - `peakiness`: the largest mean amplitude over the mean across the bank (second
+        half): about 1 for a flat profile (aperiodic motion, scene cuts), 3 or more when
+        a single rhythm dominates.
     """
 
     signal: Signal
@@ -39,6 +42,7 @@ class MotionForcing:
     amplitude: np.ndarray
     salience: float
     peak_hz: float
+    peakiness: float
 
 
 def relative_modulation(energy: Float[ArrayLike, " time"]) -> Float[Array, " time"]:
@@ -116,7 +120,8 @@ def motion_forcing(
     tail = amp[amp.shape[0] // 2:].mean(axis=0)
     k = int(np.argmax(tail))
     salience = float(np.tanh(max(tail[k] - floor, 0.0) / r0))
-    return MotionForcing(Signal(ts, forcing), freqs, amp, salience, float(freqs[k]))
+    peakiness = float(tail[k] / tail.mean()) if tail.mean() > 0 else 0.0
+    return MotionForcing(Signal(ts, forcing), freqs, amp, salience, float(freqs[k]), peakiness)
 
 
 def _weighted_output(z: Complex[Array, "time n"], p: float) -> Complex[Array, " time"]:
@@ -129,9 +134,13 @@ def _weighted_output(z: Complex[Array, "time n"], p: float) -> Complex[Array, " 
     return jnp.sum(wts * z, axis=1) / jnp.where(total > 0, total, 1.0)
 
 
-def beat_salience(forcing: MotionForcing, *, threshold: float = 0.5) -> bool:
-    """Whether the motion has a beat: the bank's salience reaches `threshold`."""
-    return forcing.salience >= threshold
+def has_beat(
+    forcing: MotionForcing, *, threshold: float = 0.5, min_peakiness: float = 2.0
+) -> bool:
+    """Whether the motion has a beat: the bank resonates strongly (salience at least
+    `threshold`) and at one rhythm (its amplitude profile peaks at `min_peakiness` times
+    its mean or more: a dominant resonance, not broadband motion such as scene cuts)."""
+    return forcing.salience >= threshold and forcing.peakiness >= min_peakiness
 
 
 def motion_phase(
