@@ -39,3 +39,5 @@ from .audio.duet import DuetEngine as DuetEngine, DuetParams as DuetParams
 from ._sweep import sharded_vmap as sharded_vmap
 # --- eeg ---
 from . import eeg as eeg
+# --- video ---
+from . import video as video
