@@ -27,3 +27,8 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+# --- fit ---
+# nrt.fit is the function; the subpackage stays importable as `nrtjax.fit` via
+# `from nrtjax.fit import readouts, losses, data, identifiability`.
+from .fit import fit as fit  # noqa: E402
