@@ -220,6 +220,8 @@ def _fit_summary(run: Run, out: Path) -> dict:
 
 @job("fit", Config)
 def main(run: Run) -> dict:
+    # Gradients through 10^4 Euler steps and finite-difference Hessians want float64.
+    jax.config.update("jax_enable_x64", True)
     out = Path(run.cfg.out) if run.cfg.out else run.dir
     metrics = _fit_taps(run, out) if run.cfg.taps else _fit_summary(run, out)
     run.log({k: v for k, v in metrics.items() if isinstance(v, float)})

@@ -44,3 +44,13 @@ def peak_taps(ts, x):
     a0, a1, a2 = x[i - 1], x[i], x[i + 1]
     off = 0.5 * (a0 - a2) / (a0 - 2 * a1 + a2)
     return ts[i] + off * (ts[1] - ts[0])
+
+
+def phase_taps(ts, z):
+    """Taps as the times the unwrapped phase of z passes 2 pi k (k >= 1), linearly
+    interpolated: the tap definition of the smooth readout, computed in plain NumPy."""
+    u = np.unwrap(np.angle(z))
+    k = np.arange(1, int(np.floor(u.max() / (2 * np.pi))) + 1)
+    i = np.searchsorted(np.maximum.accumulate(u), 2 * np.pi * k) - 1
+    w = (2 * np.pi * k - u[i]) / (u[i + 1] - u[i])
+    return ts[i] + w * (ts[i + 1] - ts[i])

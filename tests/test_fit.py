@@ -13,7 +13,7 @@ from jaxtyping import Array
 import nrtjax as nrt
 from nrtjax.fit import ParamSpace, identifiability, losses, make_optimizer
 
-from _ashle_numpy import peak_taps, simulate_ashle
+from _ashle_numpy import peak_taps, phase_taps, simulate_ashle
 
 
 class Line(eqx.Module):
@@ -100,7 +100,7 @@ def test_early_stopping_and_identifiability_of_a_degenerate_pair():
     out = nrt.fit(Line(jnp.asarray(1.0), jnp.asarray(1.0)), residuals, data, params=("a", "b"),
                   key=jr.key(0), restarts=1, steps=2000, patience=20)
     assert int(out.steps_run[0]) < 2000 and np.isnan(out.history[0, -1])
-    np.testing.assert_allclose(float(out.params[0].sum()), 3.0, atol=2e-3)
+    np.testing.assert_allclose(float(out.params[0].sum()), 3.0, atol=1e-2)
     rep = identifiability(out)[0]
     assert rep["n_constrained"] == 1 and np.isinf(out.se[0]).all()
     strong = rep["directions"][-1]["combination"]
@@ -131,15 +131,15 @@ def test_tap_loss_gradient_matches_finite_differences():
 
 
 def _synthetic_taps(lams, smt, periods, *, duration, seed):
-    """Subjects' taps from the NumPy reference: peaks of Re z, the first 3 s (amplitude
-    build-up) dropped, 3-5 ms Gaussian jitter."""
+    """Subjects' taps from the NumPy reference (the motor phase passing 2 pi k, as in the
+    readout, computed independently), from 0.8 s on, with 3-5 ms Gaussian jitter."""
     rng = np.random.default_rng(seed)
     l1, l2 = np.asarray(lams, float).T
     ts, z = simulate_ashle(l1[:, None], l2[:, None], 1 / smt[:, None], periods[None, :],
                            duration=duration)
     s, r = len(l1), len(periods)
-    rows = [[peak_taps(ts, np.real(z[:, i, j])) for j in range(r)] for i in range(s)]
-    rows = [[t[(t > 3.0) & (t < duration - 0.2)] for t in row] for row in rows]
+    rows = [[phase_taps(ts, z[:, i, j]) for j in range(r)] for i in range(s)]
+    rows = [[t[(t > 0.8) & (t < duration - 0.2)] for t in row] for row in rows]
     n = max(len(t) for row in rows for t in row)
     taps, mask = np.zeros((s, r, n)), np.zeros((s, r, n), bool)
     for i in range(s):

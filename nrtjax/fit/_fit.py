@@ -91,7 +91,9 @@ def _descend(loss_u, u0, optim, steps: int, patience: int, rtol: float):
         ok = jnp.isfinite(loss) & jnp.all(jnp.isfinite(g))
         # A non-finite step (a diverging trial) is skipped rather than poisoning Adam.
         g = jnp.where(ok, g, 0.0)
-        updates, state = optim.update(g, state, u)
+        # Extra arguments are ignored by plain transformations (Adam) and used by those
+        # with a line search (optax.lbfgs).
+        updates, state = optim.update(g, state, u, value=loss, grad=g, value_fn=loss_u)
         bar = jnp.where(jnp.isfinite(best), best - rtol * jnp.abs(best), jnp.inf)
         improved = ok & (loss < bar)
         best_u = jnp.where(improved, u, best_u)
@@ -206,7 +208,7 @@ def fit(
     noise = spread * jr.normal(key, (n, restarts, base.shape[0]), dtype=base.dtype)
     noise = noise.at[:, 0].set(0.0)
     theta, loss, hist, rloss, taken, n_obs, hess = _fit_cohort(
-        model, residuals, data, space, base + noise, optimizer, float(learning_rate), steps,
+        model, residuals, data, space, base[None, None, :] + noise, optimizer, float(learning_rate), steps,
         patience, rtol)
     cov, se = laplace(hess, loss, n_obs)
     return FitResult(names=space.names, log_scaled=space.log_scaled(), params=theta, loss=loss,
