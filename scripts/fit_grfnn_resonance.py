@@ -19,9 +19,9 @@ import numpy as np
 
 import nrtjax as nrt
 
-FREQS = nrt.log_freqs(0.5, 8.0, 25)
+FREQS = nrt.log_freqs(0.5, 4.0, 13)
 FORCING = (0.05, 0.4)
-STIM_HZ, FS, DURATION, TAIL = 2.0, 64.0, 12.0, 3.0
+STIM_HZ, FS, DURATION, TAIL = 2.0, 32.0, 8.0, 2.0
 
 
 class Curve(eqx.Module):
@@ -47,7 +47,8 @@ def residuals(net, target: Curve):
     return r, jnp.ones_like(r)
 
 
-def recover(alpha: float, beta1: float, *, steps: int, key, noise: float = 0.0):
+def recover(alpha: float, beta1: float, *, steps: int, key, noise: float = 0.0,
+            restarts: int = 2):
     """Simulate the target at (alpha, beta1) (with multiplicative noise `noise`), then
     fit from (-0.3, -1.0). Returns (FitResult, target amplitudes)."""
     target = resonance_curve(nrt.GrFNN(FREQS, alpha=alpha, beta1=beta1))
@@ -56,7 +57,7 @@ def recover(alpha: float, beta1: float, *, steps: int, key, noise: float = 0.0):
     start = nrt.GrFNN(FREQS, alpha=-0.3, beta1=-1.0)
     out = nrt.fit(start, residuals, Curve(target[None]), params=("alpha", "beta1"),
                   bounds={"alpha": (-10.0, 0.0), "beta1": (-50.0, 0.0)}, key=key,
-                  restarts=2, steps=steps, patience=40, learning_rate=0.05)
+                  restarts=restarts, steps=steps, patience=40, learning_rate=0.05)
     return out, target
 
 
