@@ -4,8 +4,10 @@ import dataclasses
 import warnings
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,7 +16,7 @@ import numpy as np
 
 import nrtjax as nrt
 from experiments._job import BaseConfig, ConfigError, Run, check_range, job
-from nrtjax.fit import data as fitdata, identifiability, losses, readouts
+from nrtjax.fit import data as fitdata, identifiability, losses
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
 RATIO_NOTE = (
@@ -58,12 +60,12 @@ class Config(BaseConfig):
             raise ConfigError(f"params={self.params} must be distinct names among {COLUMNS}.")
 
 
-def _fit(run: Run, residuals, data, params):
+def _fit(run: Run, residuals, data, params, key):
     cfg = run.cfg
     template = nrt.ASHLE(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gamma=cfg.gamma)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
-        return nrt.fit(template, residuals, data, params=params, key=run.key,
+        return nrt.fit(template, residuals, data, params=params, key=key,
                        restarts=cfg.restarts, steps=cfg.steps, patience=cfg.patience,
                        learning_rate=cfg.learning_rate), template
 
@@ -150,8 +152,6 @@ def _taps_figure(out, cohort, result, template, duration, fs):
 
 
 def eqx_f0(model, smt):
-    import equinox as eqx
-
     return eqx.tree_at(lambda m: m.f0, model, jnp.asarray(1.0 / smt, model.f0.dtype))
 
 
@@ -172,7 +172,7 @@ def _fit_taps(run: Run, out: Path) -> dict:
         raise ValueError(f"duration={duration} s ends before the last tap at {last:.3f} s; "
                          "raise duration= or leave it unset.")
     res = losses.TapResiduals(duration=duration, fs=cfg.fs)
-    result, template = _fit(run, res, cohort.data, tuple(cfg.params))
+    result, template = _fit(run, res, cohort.data, tuple(cfg.params), run.key)
     _write_params(out / "fitted_params.csv", cohort.subjects, result, template)
     report = identifiability(result)
     nrt.io.write_json(out / "identifiability.json",
@@ -195,7 +195,8 @@ def _fit_summary(run: Run, out: Path) -> dict:
     params = params if "lambda2" in params else ("lambda2", *params)
     note = RATIO_NOTE.format(l1=cfg.lambda1)
     print(f"nrtjax fit: {note}")
-    result, template = _fit(run, res, cohort.data, params)
+    key_fit, key_pair = jr.split(run.key)
+    result, template = _fit(run, res, cohort.data, params, key_fit)
     n = len(cohort.subjects)
     ratio = np.asarray(result.params[:, 0]) / cfg.lambda1
     ratio_se = np.asarray(result.se[:, 0]) / cfg.lambda1
@@ -205,7 +206,7 @@ def _fit_summary(run: Run, out: Path) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
         pair = nrt.fit(pair_template, res, jax.tree.map(lambda x: x[:1], cohort.data),
-                       params=("lambda1", "lambda2"), key=run.key, restarts=1, steps=1)
+                       params=("lambda1", "lambda2"), key=key_pair, restarts=1, steps=1)
     report = {"note": note, "subjects": dict(zip(cohort.subjects, identifiability(result))),
               "pair_check": {"subject": cohort.subjects[0], **identifiability(pair)[0]}}
     nrt.io.write_json(out / "identifiability.json", report)
