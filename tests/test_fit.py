@@ -13,7 +13,7 @@ from jaxtyping import Array
 import nrtjax as nrt
 from nrtjax.fit import ParamSpace, identifiability, losses, make_optimizer
 
-from _ashle_numpy import peak_taps, phase_taps, simulate_ashle
+from ._ashle_numpy import peak_taps, phase_taps, simulate_ashle
 
 
 class Line(eqx.Module):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _ashle_numpy import peak_taps, simulate_ashle
+from ._ashle_numpy import peak_taps, simulate_ashle
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import pytest
 import nrtjax as nrt
 from nrtjax.fit import losses, readouts
 
-from _ashle_numpy import peak_taps
+from ._ashle_numpy import peak_taps
 
 FS = 500.0
 ONE_SAMPLE = 1.0 / FS
