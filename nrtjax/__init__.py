@@ -41,3 +41,7 @@ from ._sweep import sharded_vmap as sharded_vmap
 from . import eeg as eeg
 # --- video ---
 from . import video as video
+# --- fit ---
+# nrt.fit is the function; the subpackage stays importable as `nrtjax.fit` via
+# `from nrtjax.fit import readouts, losses, data, identifiability`.
+from .fit import fit as fit  # noqa: E402

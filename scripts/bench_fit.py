@@ -1,0 +1,125 @@
+"""Benchmark of fitting ASHLE by gradient, all ratios measured in this one run.
+
+1. One gradient of the tap-time loss (4 metronome trials of DURATION s, forward Euler at
+   500 Hz, vmapped) relative to one forward evaluation of the same loss, for the
+   gradient paths nrt.simulate offers: the fast path (lax.scan, plain reverse mode) and
+   diffrax.diffeqsolve with RecursiveCheckpointAdjoint (default checkpoints, and one
+   checkpoint per step). Target: <= 4x.
+2. A cohort fit of N subjects (one compiled, vmapped program) against N sequential
+   single-subject fits (compiled once, reused), same steps, both warm.
+
+    .venv/bin/python scripts/bench_fit.py [--subjects 64] [--steps 10] [--duration 20]
+"""
+
+import argparse
+import time
+import warnings
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+import nrtjax as nrt
+from nrtjax.fit import losses, make_optimizer
+
+FS = 500.0
+PERIODS = np.array([0.7, 0.85, 1.15, 1.3]) * 0.5
+
+
+def synthetic_cohort(n: int, duration: float, seed: int = 0) -> losses.TapData:
+    """Taps of n subjects (lambda1, lambda2 uniform in [1, 8]) read off nrtjax's own
+    simulation: the benchmark times the fit, not the data."""
+    rng = np.random.default_rng(seed)
+    lam = rng.uniform(1, 8, (n, 2))
+    sim = jax.jit(jax.vmap(jax.vmap(
+        lambda l1, l2, p: losses.simulate_trial(nrt.ASHLE(lambda1=l1, lambda2=l2), p,
+                                                duration=duration, fs=FS)[1].z,
+        in_axes=(None, None, 0)), in_axes=(0, 0, None)))
+    z = np.asarray(sim(jnp.asarray(lam[:, 0]), jnp.asarray(lam[:, 1]), jnp.asarray(PERIODS)))
+    ts = np.arange(z.shape[-1]) / FS
+    taps = [[nrt.analysis.phase_crossings(ts, np.angle(z[i, j])) for j in range(4)]
+            for i in range(n)]
+    k = min(len(t[t > 3.0]) for row in taps for t in row)
+    arr = np.stack([np.stack([t[t > 3.0][:k] for t in row]) for row in taps])
+    arr = arr + rng.normal(0, 0.004, arr.shape)
+    return losses.TapData(jnp.full((n,), 0.5), jnp.asarray(np.broadcast_to(PERIODS, (n, 4)).copy()),
+                          jnp.asarray(arr), jnp.ones(arr.shape, bool))
+
+
+def timed(fn, *args, repeat: int = 3) -> float:
+    jax.block_until_ready(fn(*args))
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def gradient_cost(data: losses.TapData, duration: float) -> None:
+    datum = jax.tree.map(lambda x: x[0], data)
+    n_steps = int(round(duration * FS))
+    paths = {
+        "fast path (lax.scan, reverse mode)": None,
+        "RecursiveCheckpointAdjoint()": diffrax.RecursiveCheckpointAdjoint(),
+        f"RecursiveCheckpointAdjoint(checkpoints={n_steps})":
+            diffrax.RecursiveCheckpointAdjoint(checkpoints=n_steps),
+    }
+
+    def loss_for(adjoint):
+        res = losses.TapResiduals(duration=duration, fs=FS, adjoint=adjoint)
+
+        def loss(theta):
+            r, w = res(nrt.ASHLE(lambda1=theta[0], lambda2=theta[1], f0=2.0), datum)
+            return jnp.sum(w * r**2) / jnp.sum(w)
+        return loss
+
+    theta = jnp.asarray([4.0, 2.0])
+    forward = timed(jax.jit(loss_for(None)), theta)
+    print(f"[1] one forward loss (4 trials x {duration:g} s, Euler 500 Hz): {1e3 * forward:.1f} ms")
+    for name, adjoint in paths.items():
+        g = timed(jax.jit(jax.grad(loss_for(adjoint))), theta)
+        print(f"    gradient, {name}: {1e3 * g:.1f} ms = {g / forward:.2f}x forward")
+
+
+def cohort_vs_sequential(data: losses.TapData, duration: float, steps: int) -> None:
+    n = data.smt.shape[0]
+    res = losses.TapResiduals(duration=duration, fs=FS)
+    opt = make_optimizer(0.05, steps=steps)
+    kw = dict(params=("lambda1", "lambda2"), restarts=1, steps=steps, patience=steps,
+              rtol=0.0, optimizer=opt)
+    fit = lambda d, key: nrt.fit(nrt.ASHLE(), res, d, key=key, **kw).params
+    one = lambda i: jax.tree.map(lambda x: x[i:i + 1], data)
+    jax.block_until_ready(fit(data, jr.key(0)))  # compile both programs first
+    jax.block_until_ready(fit(one(0), jr.key(0)))
+    t = time.perf_counter()
+    jax.block_until_ready(fit(data, jr.key(1)))
+    cohort = time.perf_counter() - t
+    t = time.perf_counter()
+    for i in range(n):
+        jax.block_until_ready(fit(one(i), jr.key(1)))
+    seq = time.perf_counter() - t
+    print(f"[2] {n}-subject cohort fit ({steps} steps, 4 trials x {duration:g} s each): "
+          f"{cohort:.1f} s; {n} sequential fits: {seq:.1f} s; speed-up {seq / cohort:.1f}x")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subjects", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--skip-cohort", action="store_true")
+    args = parser.parse_args()
+    jax.config.update("jax_enable_x64", True)
+    warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
+    print(f"devices: {jax.devices()}")
+    data = synthetic_cohort(args.subjects, args.duration)
+    gradient_cost(data, args.duration)
+    if not args.skip_cohort:
+        cohort_vs_sequential(data, args.duration, args.steps)
+
+
+if __name__ == "__main__":
+    main()

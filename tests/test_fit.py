@@ -1,0 +1,199 @@
+"""nrt.fit: reparameterisation, Laplace errors vs OLS, gradients vs finite differences,
+parameter recovery from taps simulated by an independent NumPy reference, and the
+identifiability of lambda1/lambda2 from summary asynchronies."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from jaxtyping import Array
+
+import nrtjax as nrt
+from nrtjax.fit import ParamSpace, identifiability, losses, make_optimizer
+
+from ._ashle_numpy import peak_taps, phase_taps, simulate_ashle
+
+
+class Line(eqx.Module):
+    a: Array
+    b: Array
+
+
+class XY(eqx.Module):
+    x: Array
+    y: Array
+
+
+def line_residuals(model, d):
+    r = d.y - (model.a * d.x + model.b)
+    return r, jnp.ones_like(r)
+
+
+def test_param_space_roundtrip_and_bounds():
+    model = nrt.ASHLE(lambda1=3.0, lambda2=0.5, gamma=0.1)
+    space = ParamSpace(("lambda1", "lambda2", "gamma"), {"lambda2": (0.1, 10.0),
+                                                         "gamma": (None, None)}, model=model)
+    theta = space.get(model)
+    np.testing.assert_allclose(space.constrain(space.unconstrain(theta)), theta, rtol=1e-12)
+    extreme = space.constrain(jnp.asarray([-50.0, 50.0, -3.0]))
+    assert 0 < float(extreme[0]) < 1e-20 and float(extreme[1]) <= 10.0
+    assert float(extreme[2]) == -3.0
+    moved = space.set(model, jnp.asarray([5.0, 2.0, 0.3]))
+    assert float(moved.lambda1) == 5.0 and float(moved.gamma) == 0.3 and float(moved.f0) == 2.0
+    assert space.log_scaled() == (True, False, False)
+
+
+@pytest.mark.parametrize("names, bounds, match", [
+    (("lambda3",), None, "no scalar parameter 'lambda3'"),
+    (("lambda1",), {"lambda1": (2.0, 1.0)}, "empty"),
+    (("lambda1",), {"gamma": (0.0, 1.0)}, "not fitted"),
+    (("lambda1", "lambda1"), None, "distinct"),
+])
+def test_param_space_errors(names, bounds, match):
+    with pytest.raises(ValueError, match=match):
+        ParamSpace(names, bounds, model=nrt.ASHLE())
+
+
+def test_fit_matches_ols_with_laplace_errors_and_one_compile():
+    rng = np.random.default_rng(0)
+    x = np.linspace(-1, 2, 30)
+    ys = np.stack([1.5 * x - 0.7, -0.4 * x + 2.0]) + rng.normal(0, 0.3, (2, 30))
+    data = XY(jnp.asarray(np.stack([x, x])), jnp.asarray(ys))
+    free = {"a": (None, None), "b": (None, None)}
+    traces = []
+
+    def residuals(model, d):
+        traces.append(1)
+        return line_residuals(model, d)
+
+    template = Line(jnp.asarray(0.1), jnp.asarray(0.1))
+    opt = make_optimizer(0.1, steps=600)
+    out = nrt.fit(template, residuals, data, params=("a", "b"), bounds=free, key=jr.key(1),
+                  restarts=2, steps=600, patience=100, rtol=0.0, optimizer=opt)
+    design = np.stack([x, np.ones_like(x)], 1)
+    for s in range(2):
+        coef, sse = np.linalg.lstsq(design, ys[s], rcond=None)[:2]
+        cov = sse[0] / (30 - 2) * np.linalg.inv(design.T @ design)
+        np.testing.assert_allclose(out.params[s], coef, atol=1e-5)
+        np.testing.assert_allclose(out.se[s], np.sqrt(np.diag(cov)), rtol=1e-4)
+        np.testing.assert_allclose(out.cov[s], cov, rtol=1e-4, atol=1e-10)
+    assert out.history.shape == (2, 600) and np.all(np.isfinite(out.history[:, 0]))
+    n_traces = len(traces)
+    again = nrt.fit(template, residuals, XY(data.x, data.y + 1.0), params=("a", "b"),
+                    bounds=free, key=jr.key(2), restarts=2, steps=600, patience=100, rtol=0.0,
+                    optimizer=opt)
+    assert len(traces) == n_traces  # same shapes: the compiled cohort program is reused
+    np.testing.assert_allclose(again.params[:, 1], out.params[:, 1] + 1.0, atol=1e-5)
+
+
+def test_early_stopping_and_identifiability_of_a_degenerate_pair():
+    # y depends on a + b only: one constrained direction, one free.
+    x = jnp.linspace(0, 1, 20)[None]
+    data = XY(x, 3.0 + 0.01 * jnp.sin(40 * x))
+
+    def residuals(model, d):
+        r = d.y - (model.a + model.b)
+        return r[0], jnp.ones_like(r[0])
+
+    out = nrt.fit(Line(jnp.asarray(1.0), jnp.asarray(1.0)), residuals, data, params=("a", "b"),
+                  key=jr.key(0), restarts=1, steps=2000, patience=20)
+    assert int(out.steps_run[0]) < 2000 and np.isnan(out.history[0, -1])
+    np.testing.assert_allclose(float(out.params[0].sum()), 3.0, atol=1e-2)
+    rep = identifiability(out)[0]
+    assert rep["n_constrained"] == 1 and np.isinf(out.se[0]).all()
+    strong = rep["directions"][-1]["combination"]
+    assert "log a" in strong and "log b" in strong and "-" not in strong.replace("+", "")
+
+
+def test_tap_loss_gradient_matches_finite_differences():
+    ts, z = simulate_ashle(3.0, 2.5, 2.0, np.array([0.4, 0.6]), duration=8.0)
+    taps = [peak_taps(ts, np.real(z[:, j])) for j in range(2)]
+    taps = [t[t > 2.0] for t in taps]
+    n = min(len(t) for t in taps)
+    data = losses.TapData(jnp.asarray(0.5), jnp.asarray([0.4, 0.6]),
+                          jnp.asarray(np.stack([t[:n] for t in taps]) + 0.003),
+                          jnp.ones((2, n), bool))
+    res = losses.TapResiduals(duration=8.0, fs=500.0)
+
+    @jax.jit
+    def loss(theta):
+        r, w = res(nrt.ASHLE(lambda1=theta[0], lambda2=theta[1]), data)
+        return jnp.sum(w * r**2) / jnp.sum(w)
+
+    theta = jnp.asarray([4.0, 2.0])
+    g = jax.grad(loss)(theta)
+    for j in range(2):
+        e = jnp.zeros(2).at[j].set(1e-4)
+        fd = (loss(theta + e) - loss(theta - e)) / 2e-4
+        assert abs(float(g[j] - fd)) < 1e-3 * abs(float(fd)) + 1e-6
+
+
+def _synthetic_taps(lams, smt, periods, *, duration, seed):
+    """Subjects' taps from the NumPy reference (the motor phase passing 2 pi k, as in the
+    readout, computed independently), from 0.8 s on, with 3-5 ms Gaussian jitter."""
+    rng = np.random.default_rng(seed)
+    l1, l2 = np.asarray(lams, float).T
+    ts, z = simulate_ashle(l1[:, None], l2[:, None], 1 / smt[:, None], periods[None, :],
+                           duration=duration)
+    s, r = len(l1), len(periods)
+    rows = [[phase_taps(ts, z[:, i, j]) for j in range(r)] for i in range(s)]
+    rows = [[t[(t > 0.8) & (t < duration - 0.2)] for t in row] for row in rows]
+    n = max(len(t) for row in rows for t in row)
+    taps, mask = np.zeros((s, r, n)), np.zeros((s, r, n), bool)
+    for i in range(s):
+        jitter = rng.uniform(0.003, 0.005)
+        for j in range(r):
+            k = len(rows[i][j])
+            taps[i, j, :k] = rows[i][j] + rng.normal(0, jitter, k)
+            mask[i, j, :k] = True
+    return losses.TapData(jnp.asarray(smt), jnp.asarray(np.broadcast_to(periods, (s, r)).copy()),
+                          jnp.asarray(taps), jnp.asarray(mask))
+
+
+def _recover(lams, smt, seed, restarts, steps):
+    periods = np.array([0.7, 0.85, 1.15, 1.3]) * 0.5  # four rates around a 500 ms SMT
+    data = _synthetic_taps(lams, smt, periods, duration=20.0, seed=seed)
+    res = losses.TapResiduals(duration=20.0, fs=500.0)
+    out = nrt.fit(nrt.ASHLE(), res, data, params=("lambda1", "lambda2"), key=jr.key(seed),
+                  restarts=restarts, steps=steps, patience=25, learning_rate=0.08)
+    rel = np.abs(np.asarray(out.params) / np.asarray(lams) - 1)
+    return out, rel
+
+
+def test_parameter_recovery_from_taps():
+    lams = [(2.0, 6.0), (7.0, 1.5)]
+    out, rel = _recover(lams, np.array([0.5, 0.5]), seed=0, restarts=2, steps=90)
+    assert np.all(rel < 0.2), (np.asarray(out.params), rel)
+    assert np.all(np.isfinite(out.se)) and np.all(out.se < 0.2 * out.params)
+
+
+@pytest.mark.slow
+def test_parameter_recovery_cohort():
+    rng = np.random.default_rng(3)
+    lams = rng.uniform(1.0, 8.0, (12, 2))
+    out, rel = _recover(lams, rng.uniform(0.4, 0.6, 12), seed=3, restarts=4, steps=250)
+    assert np.all(rel < 0.2), (np.asarray(out.params), rel)
+
+
+def test_summary_asynchronies_identify_only_the_ratio():
+    ratios = np.array([0.7, 0.85, 1.15, 1.3])
+    ts, z = simulate_ashle(4.0, 2.0, 2.0, np.append(1.0, ratios) * 0.5, duration=20.0)
+    lag = []
+    for j, p in enumerate(np.append(1.0, ratios) * 0.5):
+        taps = peak_taps(ts, np.real(z[:, j]))
+        taps = taps[taps > 12.0]
+        lag.append(1e3 * np.mean(taps - p * np.round(taps / p)))
+    rng = np.random.default_rng(0)
+    obs = np.array(lag[1:]) - lag[0] + rng.normal(0, 0.5, 4)
+    data = losses.SummaryData(jnp.asarray([0.5]), jnp.asarray(ratios[None]),
+                              jnp.asarray(obs[None]), jnp.ones((1, 4), bool))
+    res = losses.SummaryResiduals(duration=20.0, window=8.0, fs=500.0)
+    out = nrt.fit(nrt.ASHLE(), res, data, params=("lambda1", "lambda2"), key=jr.key(0),
+                  restarts=1, steps=1)
+    rep = identifiability(out)[0]
+    weak, strong = rep["directions"]
+    assert strong["combination"].startswith("+0.7") and "-0.7" in strong["combination"]
+    assert strong["constrained"] and not weak["constrained"]
+    assert weak["eigenvalue"] < 1e-2 * strong["eigenvalue"]
