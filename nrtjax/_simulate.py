@@ -1,6 +1,7 @@
 """`simulate`: integrate a model driven by a Signal, on `diffrax.diffeqsolve`."""
 
 import math
+from collections.abc import Sequence
 
 import diffrax
 import equinox as eqx
@@ -177,7 +178,7 @@ def simulate(
     solver: diffrax.AbstractSolver = RK4(),
     stepsize_controller: diffrax.AbstractStepSizeController | None = None,
     y0=None,
-    saveat: Float[ArrayLike, " save"] | None = None,
+    saveat: Sequence[float] | Float[ArrayLike, " save"] | None = None,
     adjoint: diffrax.AbstractAdjoint | None = None,
     max_steps: int | None = None,
     throw: bool = True,
