@@ -15,6 +15,7 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from ..analysis import phase_crossings
 from .drum_events import DrumEvents, drum_events
@@ -67,14 +68,60 @@ def beat_offset(tracking: Tracking, envelope: np.ndarray, fs: float, *, candidat
     return best
 
 
+def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: float, *,
+                tightness: float = 100.0, phase_weight: float = 0.5,
+                smooth_s: float = 4.0) -> np.ndarray:
+    """Offline refinement: the beat sequence that best agrees with both the onsets and
+    the motor oscillator, by dynamic programming (Ellis 2007), with ASHLE's own
+    time-varying period instead of one global tempo.
+
+    A beat at frame $t$ scores the normalised onset strength plus
+    `phase_weight` $\cos(\phi(t) - \theta)$ (agreement with the motor phase $\phi$ read
+    at offset $\theta$); going from a beat at $s$ to one at $t$ costs
+    `tightness` $\log^2((t - s) / P(t))$ with $P = 1/f$ the motor period, $f$ averaged
+    over `smooth_s` seconds (ASHLE's frequency wobbles within a cycle as it learns).
+
+    **References:** Ellis, D. P. W. (2007). Beat tracking by dynamic programming.
+    J. New Music Res. 36(1), 51-60.
+    """
+    env = np.asarray(envelope, np.float64)
+    local = env / (np.std(env) + 1e-12) + phase_weight * np.cos(tracking.phase - offset)
+    freq = uniform_filter1d(tracking.freq, max(1, int(round(smooth_s * fs))), mode="nearest")
+    period = fs / np.clip(freq, 0.25, 8.0)
+    n = env.size
+    score = local.copy()
+    back = np.full(n, -1)
+    for t in range(1, n):
+        lo, hi = max(0, int(t - 2 * period[t])), int(t - period[t] / 2)
+        if hi <= lo:
+            continue
+        prev = np.arange(lo, hi)
+        cand = score[prev] - tightness * np.log((t - prev) / period[t]) ** 2
+        k = int(np.argmax(cand))
+        if cand[k] > 0:
+            score[t] = local[t] + cand[k]
+            back[t] = prev[k]
+    # The last beat: the best-scoring frame within one period of the end.
+    tail = np.arange(max(0, n - int(period[-1]) - 1), n)
+    t = int(tail[np.argmax(score[tail])])
+    path = [t]
+    while back[t] >= 0:
+        t = int(back[t])
+        path.append(t)
+    return np.asarray(path[::-1], np.float64) / fs
+
+
 def beats_from_tracking(tracking: Tracking, envelope: np.ndarray, fs: float, *,
                         refine: bool = True, offset: float = 0.0) -> tuple[np.ndarray, float]:
-    """Beats as the times the motor phase passes `offset` (or the refined offset).
+    """Beats from the motor phase: with `refine`, the offset whose beats land on the
+    strongest onsets and then [`align_beats`][] (offline); otherwise the times the motor
+    phase passes `offset` (a causal readout).
 
     **Returns:** `(beats, offset)`.
     """
     if refine:
         offset = beat_offset(tracking, envelope, fs)
+        return align_beats(tracking, envelope, fs, offset), offset
     return phase_crossings(tracking.ts, tracking.phase, offset=offset), offset
 
 

@@ -50,11 +50,11 @@ class TrackerSettings(NamedTuple):
     alpha: float = -0.1
     harmonic: float = 0.5
     prior_bpm: float = 120.0
-    prior_octaves: float = 1.0
-    band_octaves: float = 0.25
+    prior_octaves: float = 0.5
+    band_octaves: float = 0.1
     sharpness: float = 4.0
-    lambda1: float = 4.0
-    lambda2: float = 0.1
+    lambda1: float = 0.5
+    lambda2: float = 0.5
     gamma: float = 0.02
     bpm_range: tuple[float, float] = (40.0, 240.0)
 
