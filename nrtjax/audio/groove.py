@@ -147,7 +147,7 @@ def extract_groove_envelope(
     if beats.size < 2:
         raise ValueError("Fewer than two beats were found: the recording has no steady pulse "
                          "the tracker can follow.")
-    tempo = float(60.0 / np.median(np.diff(beats)))
+    tempo = float(60.0 * (beats.size - 1) / (beats[-1] - beats[0]))
     events = drum_events(beats, envelope.values, envelope.fs, duration=tr.ts[-1])
     return Groove(beats, tempo, offset, envelope, tr, events)
 
