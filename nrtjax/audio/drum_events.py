@@ -84,7 +84,7 @@ def drum_events(beats: np.ndarray, envelope: np.ndarray, fs: float, *,
     local = _strength(envelope, fs, grid)
     base = pattern[steps]
     rows = []
-    kick = np.isin(steps, (0, 8)) | ((steps % 2 == 0) & ~np.isin(steps, (4, 12)) & (base > 0.7))
+    kick = np.isin(steps, (0, 8)) | (np.isin(steps, (6, 10, 14)) & (base > 0.7))
     snare = np.isin(steps, (4, 12))
     hat = (steps % 2 == 0) | (base > 0.6)
     for inst, mask, floor in ((KICK, kick, 0.55), (SNARE, snare, 0.5), (HAT, hat, 0.25)):
