@@ -108,8 +108,8 @@ def band_forcing(
     in a band around `centre_hz` (causal: each instant uses only that instant's state)."""
     amp = jnp.abs(zs)
     sal = salience(amp, settings.per_octave, settings.harmonic)
-    logw = settings.sharpness * jnp.log(sal + 1e-12) + log_prior(freqs, centre_hz,
-                                                                settings.band_octaves)
+    band = log_prior(freqs, centre_hz, settings.band_octaves)
+    logw = settings.sharpness * jnp.log(sal + 1e-12) + band[None, :]
     w = jax.nn.softmax(logw, axis=-1)
     units, _ = unit_phasor(zs)
     mix = jnp.sum(w.astype(zs.dtype) * units, axis=-1)
