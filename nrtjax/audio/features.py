@@ -62,10 +62,35 @@ def audio_info(path: str | os.PathLike, *, min_duration: float = 2.0) -> AudioIn
         raise AudioError(f"Audio file {path} contains no samples. Give a recording of at "
                          f"least {min_duration:g} s.")
     out = AudioInfo(path, int(info.samplerate), int(info.frames), int(info.channels))
+    _check_riff_length(path, out)
     if out.duration < min_duration:
         raise AudioError(f"Audio file {path} is {out.duration:.2f} s long; at least "
                          f"{min_duration:g} s are needed to find a beat.")
     return out
+
+
+def _check_riff_length(path: Path, info: AudioInfo) -> None:
+    """A WAV whose `data` chunk declares more bytes than the file holds was truncated
+    (libsndfile silently reads what is there)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = path.stat().st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            name, length = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"data":
+                have = size - f.tell()
+                if length != 0xFFFFFFFF and have < length:
+                    raise AudioError(
+                        f"Audio file {path} is truncated: its header declares {length} bytes of "
+                        f"samples but only {have} are there ({info.duration:.2f} s readable). "
+                        "Re-export or re-download it.")
+                return
+            f.seek(length + (length & 1), 1)
 
 
 def iter_audio_blocks(info: AudioInfo, *, block_s: float = 30.0) -> Iterator[np.ndarray]:
