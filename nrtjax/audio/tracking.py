@@ -183,39 +183,50 @@ def track(envelope: np.ndarray, fs: float, *, settings: TrackerSettings = Tracke
     if env.size < 2 or not np.all(np.isfinite(env)) or not np.any(env > 0):
         raise ValueError("The onset envelope is empty, non-finite or flat: there are no onsets "
                          "to track (is the recording silent or constant?).")
-    env = env / (np.std(env) + 1e-12)
+    env = env / (np.std(env) + 1e-12)  # the bank is linear: only the scale of |z| changes
     frame = max(1, int(round(fs / 4)))
     size = frame * max(1, int(round(chunk_s * fs / frame)))
     chunks = _chunks(env, size)
     net = resonator_bank(settings)
+    tick = (lambda i: progress(i, 2 * len(chunks))) if progress is not None else (lambda i: None)
+    n_frames = max(1, (env.size - 1) // frame)
+    profile = _profile_pass(net, chunks, fs, frame, tick)[:n_frames]
+    tempo = global_tempo(profile, settings.freqs(), settings)
+    zm, freq, fphase = _motor_pass(net, chunks, fs, tempo, settings,
+                                   lambda i: tick(len(chunks) + i))
+    n = env.size
+    return Tracking(
+        ts=np.arange(n) / fs, phase=np.angle(zm[:n]), freq=freq[:n], amp=np.abs(zm[:n]),
+        forcing_phase=fphase[:n], tempo_hz=tempo, freqs=settings.freqs(),
+        profile_ts=(np.arange(n_frames) + 0.5) * frame / fs, profile=profile,
+    )
+
+
+def _profile_pass(net: GrFNN, chunks: list, fs: float, frame: int, tick) -> np.ndarray:
+    """The GrFNN alone, chunk by chunk: its amplitude averaged in frames of `frame`."""
     z = net.initial_state()
     profile = []
     for i, c in enumerate(chunks):
         z, prof = _bank_chunk(net, jnp.asarray(c), z, fs, frame)
         profile.append(np.asarray(prof))
-        if progress is not None:
-            progress(i + 1, 2 * len(chunks))
-    freqs = settings.freqs()
-    n_frames = max(1, (env.size - 1) // frame)
-    profile = np.concatenate(profile)[:n_frames]
-    tempo = global_tempo(profile, freqs, settings)
+        tick(i + 1)
+    return np.concatenate(profile)
+
+
+def _motor_pass(net: GrFNN, chunks: list, fs: float, tempo: float, settings: TrackerSettings,
+                tick) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GrFNN -> forcing -> ASHLE, chunk by chunk with both states carried across."""
     motor = ASHLE(f0=tempo, lambda1=settings.lambda1, lambda2=settings.lambda2,
                   gamma=settings.gamma)
     y = motor.initial_state()
     z = net.initial_state()
-    parts = []
+    zs, fs_, ph = [], [], []
     for i, c in enumerate(chunks):
         z, y, ys, fphase = _track_chunk(net, motor, jnp.asarray(c), z, y, fs,
                                         jnp.asarray(tempo), settings)
-        skip = 0 if i == 0 else 1
-        parts.append((np.asarray(ys.z[skip:]), np.asarray(ys.f[skip:]), np.asarray(fphase[skip:])))
-        if progress is not None:
-            progress(len(chunks) + i + 1, 2 * len(chunks))
-    zm = np.concatenate([p[0] for p in parts])[: env.size]
-    return Tracking(
-        ts=np.arange(env.size) / fs,
-        phase=np.angle(zm), freq=np.concatenate([p[1] for p in parts])[: env.size],
-        amp=np.abs(zm), forcing_phase=np.concatenate([p[2] for p in parts])[: env.size],
-        tempo_hz=tempo, freqs=freqs, profile_ts=(np.arange(n_frames) + 0.5) * frame / fs,
-        profile=profile,
-    )
+        skip = 0 if i == 0 else 1  # a chunk's first sample is the previous chunk's last
+        zs.append(np.asarray(ys.z[skip:]))
+        fs_.append(np.asarray(ys.f[skip:]))
+        ph.append(np.asarray(fphase[skip:]))
+        tick(i + 1)
+    return np.concatenate(zs), np.concatenate(fs_), np.concatenate(ph)
