@@ -9,7 +9,8 @@ import numpy as np
 
 from experiments import duet as duet_job
 from experiments._job import BaseConfig, Run, check_range, job
-from experiments.groove import Config as GrooveConfig, write_audio, write_tables
+from experiments.groove import Config as GrooveConfig
+from experiments.groove import write_audio, write_tables
 from nrtjax.audio import synth, write_wav
 from nrtjax.audio.duet import DuetEngine
 from nrtjax.audio.groove import extract_groove

@@ -1,7 +1,6 @@
 """Groove extraction: beats, tempo, drum events, AI drums and a mix preview from a recording."""
 
 import dataclasses
-import os
 import tempfile
 import time
 from pathlib import Path

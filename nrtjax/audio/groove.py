@@ -76,9 +76,9 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
     time-varying period instead of one global tempo.
 
     A beat at frame $t$ scores the normalised onset strength plus
-    `phase_weight` $\cos(\phi(t) - \theta)$ (agreement with the motor phase $\phi$ read
-    at offset $\theta$); going from a beat at $s$ to one at $t$ costs
-    `tightness` $\log^2((t - s) / P(t))$ with $P = 1/f$ the motor period, $f$ averaged
+    `phase_weight` $\\cos(\\phi(t) - \\theta)$ (agreement with the motor phase $\\phi$ read
+    at offset $\\theta$); going from a beat at $s$ to one at $t$ costs
+    `tightness` $\\log^2((t - s) / P(t))$ with $P = 1/f$ the motor period, $f$ averaged
     over `smooth_s` seconds (ASHLE's frequency wobbles within a cycle as it learns).
 
     **References:** Ellis, D. P. W. (2007). Beat tracking by dynamic programming.
