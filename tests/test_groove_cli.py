@@ -155,3 +155,19 @@ def test_demo(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "duet.wav").exists()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["groove_beat_f_measure"] > 0.9
+
+
+@pytest.mark.parametrize("fmt,subtype,suffix", [("MP3", "MPEG_LAYER_III", ".mp3"),
+                                               ("OGG", "VORBIS", ".ogg"),
+                                               ("WAV", "PCM_U8", ".wav"),
+                                               ("WAV", "PCM_32", ".wav")])
+def test_formats(fmt, subtype, suffix, tmp_path):
+    from nrtjax.audio.groove import extract_groove
+
+    wav = _song(tmp_path / "src.wav", seconds=10.0, sr=44100, channels=2, subtype="FLOAT")
+    x, sr = sf.read(wav)
+    path = tmp_path / f"song{suffix}"
+    sf.write(path, 0.9 * x, sr, format=fmt, subtype=subtype)
+    g, info = extract_groove(path)
+    assert info.channels == 2
+    assert g.tempo_bpm == pytest.approx(120.0, rel=0.02)
