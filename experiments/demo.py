@@ -1,81 +1,97 @@
-"""The built-in demo: a GrFNN listening to a syncopated rhythm, with its figure and metrics."""
+"""The built-in demo: groove extraction on a generated clip, then a short neural duet."""
 
 import dataclasses
 
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-import nrtjax as nrt
+from experiments import duet as duet_job
 from experiments._job import BaseConfig, Run, check_range, job
+from experiments.groove import Config as GrooveConfig
+from experiments.groove import write_audio, write_tables
+from nrtjax.audio import synth, write_wav
+from nrtjax.audio.duet import DuetEngine
+from nrtjax.audio.groove import extract_groove
+from nrtjax.io import save_figure, write_json
+from nrtjax.plots.groove import groove_figure
 
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    tempo_bpm: float = 120.0
-    duration: float = 20.0
-    fs: float = 256.0
-    n_oscillators: int = 145
-    fmin: float = 0.5
-    fmax: float = 8.0
+    clip_seconds: float = 20.0
+    tempo_start: float = 96.0
+    tempo_end: float = 108.0
+    duet_seconds: float = 8.0
+    duet_tempo: float = 110.0
+    rho: float = 28.0
+    sr: int = 22050
 
     def __post_init__(self):
-        check_range("tempo_bpm", self.tempo_bpm, low=30.0, high=300.0)
-        check_range("duration", self.duration, low=2.0)
-        check_range("n_oscillators", self.n_oscillators, low=2)
-        check_range("fmin", self.fmin, low=0.0, low_open=True)
-        check_range("fmax", self.fmax, low=self.fmin, low_open=True)
-        check_range("fs", self.fs, low=2 * self.fmax, low_open=True)
+        check_range("clip_seconds", self.clip_seconds, low=4.0, high=300.0)
+        check_range("tempo_start", self.tempo_start, low=50.0, high=200.0)
+        check_range("tempo_end", self.tempo_end, low=50.0, high=200.0)
+        check_range("duet_seconds", self.duet_seconds, low=1.0, high=120.0)
+        check_range("duet_tempo", self.duet_tempo, low=30.0, high=300.0)
+        check_range("rho", self.rho, low=0.0, high=100.0, low_open=True)
+        check_range("sr", self.sr, low=8000, high=48000)
 
 
-def rhythm_onsets(tempo_bpm: float, duration: float) -> tuple[np.ndarray, np.ndarray]:
-    """A syncopated 4/4 pattern (beats 1 and 3 strong, an off-beat eighth before 4)."""
-    beat = 60.0 / tempo_bpm
-    bar = np.array([0.0, 1.0, 2.0, 2.5, 3.0]) * beat
-    vel = np.array([1.0, 0.6, 0.9, 0.5, 0.6])
-    starts = np.arange(0.0, duration, 4 * beat)
-    onsets = (starts[:, None] + bar[None, :]).reshape(-1)
-    v = np.tile(vel, starts.size)
-    keep = onsets < duration
-    return onsets[keep], v[keep]
+def demo_clip(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """A generated song with known beats: drums (synth voices), a bass on the beats, and
+    a tempo that drifts from `tempo_start` to `tempo_end` (the clip is made here at run
+    time, so no recording and no licence is shipped). Returns `(audio, beat_times)`."""
+    rng = np.random.default_rng(cfg.seed)
+    n = int(cfg.clip_seconds * cfg.sr)
+    t = np.arange(0, cfg.clip_seconds, 1e-3)
+    bpm = cfg.tempo_start + (cfg.tempo_end - cfg.tempo_start) * t / cfg.clip_seconds
+    phase = np.cumsum(bpm / 60.0) * 1e-3
+    beats = np.interp(np.arange(0.5, phase[-1] - 0.5), phase, t)
+    y = np.zeros(n)
+    bass = [45, 45, 48, 43]
+    for k, b in enumerate(beats):
+        hits = [(b, synth.kick if k % 2 == 0 else synth.snare, 0.9 if k % 4 == 0 else 0.7)]
+        nxt = beats[k + 1] if k + 1 < beats.size else b + 60 / cfg.tempo_end
+        hits += [(b, synth.hat, 0.6), (0.5 * (b + nxt), synth.hat, 0.4)]
+        for when, voice, vel in hits:
+            v = voice(vel, cfg.sr, key=rng)
+            i = int(round(when * cfg.sr))
+            y[i:i + v.size] += v[: max(0, n - i)]
+        tone = synth.fm_tone(synth.midi_to_hz(bass[(k // 4) % 4]), 0.5, 0.3, cfg.sr)
+        i = int(round(b * cfg.sr))
+        y[i:i + tone.size] += 0.5 * tone[: max(0, n - i)]
+    return 0.89 * y / np.max(np.abs(y)), beats
 
 
 @job("demo", Config)
 def main(run: Run) -> dict:
+    from nrtjax.audio.beat_eval import f_measure
+
     cfg = run.cfg
-    onsets, vel = rhythm_onsets(cfg.tempo_bpm, cfg.duration)
-    sig = nrt.pulse_train(onsets, cfg.duration, cfg.fs, velocities=vel)
-    freqs = nrt.log_freqs(cfg.fmin, cfg.fmax, cfg.n_oscillators)
-    net = nrt.GrFNN(freqs, alpha=0.0, beta1=-1.0, beta2=-1.0, eps=1.0, weight=0.5)
-    traj = nrt.simulate(net, sig, dt=1.0 / cfg.fs)
-    amp = np.asarray(jnp.abs(traj.ys))
-    tail = amp[traj.ts.shape[0] // 2:].mean(0)
-    k = int(np.argmax(tail))
-    metrics = {
-        "tempo_bpm_input": cfg.tempo_bpm,
-        "peak_frequency_hz": float(freqs[k]),
-        "peak_tempo_bpm": float(60 * freqs[k]),
-        "beat_frequency_hz": cfg.tempo_bpm / 60.0,
-        "n_oscillators": cfg.n_oscillators,
-    }
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6), constrained_layout=True)
-    t = np.asarray(traj.ts)
-    axes[0].imshow(amp.T, aspect="auto", origin="lower", cmap="magma",
-                   extent=[t[0], t[-1], 0, len(freqs)])
-    ticks = np.linspace(0, len(freqs) - 1, 6).astype(int)
-    axes[0].set_yticks(ticks, [f"{freqs[i]:.2g}" for i in ticks])
-    axes[0].set(xlabel="time (s)", ylabel="oscillator frequency (Hz)",
-                title="GrFNN amplitude |z| driven by a syncopated rhythm")
-    axes[1].semilogx(freqs, tail, color="k")
-    for h in (0.5, 1, 2, 4):
-        axes[1].axvline(h * cfg.tempo_bpm / 60, color="tab:red", ls=":", lw=1)
-    axes[1].set(xlabel="oscillator frequency (Hz)", ylabel="mean |z| (second half)",
-                title=f"amplitude profile: peak at {freqs[k]:.3g} Hz; dotted: beat subdivisions")
-    nrt.io.save_figure(fig, run.path("grfnn_demo.png"))
-    nrt.io.write_npz(run.path("trajectory.npz"), ts=t, amplitude=amp, freqs=freqs)
+    audio, true_beats = demo_clip(cfg)
+    clip = write_wav(run.path("demo_clip.wav"), audio, cfg.sr)
+    out = run.dir / "groove"
+    g, info = extract_groove(clip)
+    write_tables(g, out, "demo_clip")
+    write_audio(g, info, out, "demo_clip", GrooveConfig(audio=str(clip), seed=cfg.seed))
+    save_figure(groove_figure(g, title="demo clip"), out / "demo_clip_groove_analysis.png")
+    metrics = {"groove_tempo_bpm": g.tempo_bpm, "groove_beats": int(g.beats.size),
+               "groove_beat_f_measure": f_measure(true_beats, g.beats)}
+    write_json(out / "demo_clip_summary.json", metrics)
+    dcfg = duet_job.Config(tempo=cfg.duet_tempo, rho=cfg.rho, duration=cfg.duet_seconds,
+                           sr=44100, seed=cfg.seed)
+    engine = DuetEngine(sr=dcfg.sr, seed=dcfg.seed)
+    params = duet_job._params(dcfg)
+    dinfo, latency = duet_job._stream(engine, params, dcfg)
+    peak = duet_job._write_audio(run, dinfo, params, dcfg.sr)
+    duet_job._write_tables(run, dinfo)
+    dm = duet_job._metrics(dcfg, dinfo, latency, peak)
+    metrics |= {"duet_tempo_bpm": dm["tempo_bpm_achieved"], "duet_notes": dm["n_notes"]}
+    print(f"groove: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats (F = "
+          f"{metrics['groove_beat_f_measure']:.3f} against the clip's true beats); outputs in {out}")
+    print(f"duet: {dm['n_notes']} notes at {dm['tempo_bpm_achieved']:.1f} BPM; "
+          f"listen to {run.dir / 'duet.wav'}")
     run.log(metrics)
     return metrics
 

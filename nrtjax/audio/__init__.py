@@ -18,3 +18,16 @@ from .duet import BlockInfo as BlockInfo, DuetEngine as DuetEngine, DuetParams a
 from .duet import DuetState as DuetState
 from .melody import SCALES as SCALES, MelodyMapping as MelodyMapping
 from .mix import soft_limit as soft_limit
+
+# --- groove ---
+from . import beat_eval as beat_eval, features as features, groove as groove
+from .beat_eval import f_measure as f_measure
+from .drum_events import DrumEvents as DrumEvents, drum_events as drum_events
+from .features import (
+    OnsetEnvelope as OnsetEnvelope,
+    onset_envelope as onset_envelope,
+    onset_envelope_file as onset_envelope_file,
+)
+from .groove import Groove as Groove, extract_groove as extract_groove
+from .groove import extract_groove_envelope as extract_groove_envelope
+from .tracking import TrackerSettings as TrackerSettings, Tracking as Tracking, track as track
