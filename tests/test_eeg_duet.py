@@ -2,6 +2,7 @@
 
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,20 +17,13 @@ FAST = ["sr=8000", "train_seconds=10", "twin_baseline_s=10", "train_subjects=1",
 
 
 def _run(capsys, *overrides) -> tuple[int, str]:
-    """Run `nrtjax eeg_duet overrides...` in this process; returns (exit code, output)."""
-    from experiments import eeg_duet
-
-    argv = sys.argv
-    sys.argv = ["nrtjax eeg_duet", *overrides]
-    code = 0
-    try:
-        eeg_duet.main()
-    except SystemExit as e:
-        code = e.code
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    """Run `nrtjax eeg_duet overrides...` as a user would (a subprocess); returns
+    (exit code, output)."""
+    del capsys
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "experiments._cli", "eeg_duet", *overrides],
+                          capture_output=True, text=True, cwd=root, timeout=900)
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def _check_stem(out: Path, stem: str, seconds: float):

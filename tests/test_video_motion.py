@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _video_helpers import moving_square_frames, write_lossless
+from ._video_helpers import moving_square_frames, write_lossless
 
 import nrtjax.video as nv
 from nrtjax.video.stimuli import ball_height
