@@ -27,3 +27,6 @@ from .models import (
 )
 
 __version__ = "0.1.0"
+
+# --- surrogate ---
+from . import surrogate as surrogate
