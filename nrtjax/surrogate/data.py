@@ -62,7 +62,7 @@ def forcing_from_envelope(env: Float[Array, " time"], fs: float) -> Complex[Arra
     layer = jtu_cast(layer, env.dtype)
     z = simulate(layer, Signal.sampled(env, fs), dt=1.0 / fs, throw=False).ys
     amp = jnp.abs(z)
-    score = amp / layer.freqs
+    score = amp / layer.freqs[None, :]
     score = score / jnp.maximum(jnp.max(score, axis=-1, keepdims=True), 1e-30)
     band = jnp.sum(to_complex(score**BAND_SHARPNESS, z.dtype) * z, axis=-1)
     a = jnp.max(amp, axis=-1)
