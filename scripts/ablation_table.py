@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 COLUMNS = [("tracking_plv_mean", "tracking PLV (mean)"), ("tracking_plv_min", "tracking PLV (min)"),
-           ("plv_retention_mean", "PLV retention"), ("freq_mae_hz_mean", "freq MAE (Hz)"),
+           ("plv_retention_median", "PLV retention (median)"), ("freq_mae_hz_mean", "freq MAE (Hz)"),
            ("freq_r", "freq r (pooled)"), ("amp_r_pooled", "amp r (pooled)")]
 ORDER = ["full", "no_plv", "no_freq", "mse_only"]
 
@@ -25,6 +25,7 @@ def main(argv: list[str]) -> None:
         for path in sorted(Path(root).rglob("metrics.json")):
             m = json.loads(path.read_text())
             if "ablation" in m:
+                m["plv_retention_median"] = float(np.median(m["plv_retention_per_song"]))
                 runs[m["ablation"]].append(m)
     if not runs:
         sys.exit(f"No train_surrogate metrics.json under {argv}.")

@@ -70,9 +70,9 @@ def test_render_song_is_causal_and_resonates_at_the_beat():
 
 def test_render_song_rejects_bad_input():
     with pytest.raises(ValueError, match="velocities"):
-        render_song([0.1, 0.2], [1.0], 2.0)
+        render_song(np.array([0.1, 0.2]), np.array([1.0]), 2.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        render_song([0.1], [1.5], 2.0)
+        render_song(np.array([0.1]), np.array([1.5]), 2.0)
 
 
 def test_make_song_reproducible_and_on_the_grid(getkey):

@@ -76,17 +76,16 @@ def jtu_cast(module, dtype):
         lambda p: p.astype(dtype) if eqx.is_inexact_array(p) else p, module)
 
 
-def render_song(
-    onsets: Float[ArrayLike, " onsets"], velocities: Float[ArrayLike, " onsets"],
-    duration: float, fs: float = 256.0,
-) -> Signal:
+def render_song(onsets: ArrayLike, velocities: ArrayLike, duration: float,
+                fs: float = 256.0) -> Signal:
     """The stimulus Signal of a song: the complex GrFNN forcing at `fs` on $[0, T]$.
 
     Causal: the value at $t$ depends on onsets before $t$ only.
 
     **Arguments:**
 
-    - `onsets`: onset times in seconds; `velocities`: their loudness in $[0, 1]$.
+    - `onsets`: onset times in seconds, shape `(onsets,)`; `velocities`: their
+        loudness in $[0, 1]$, same shape.
     - `duration`: $T$ in seconds; `fs`: sampling rate in Hz.
 
     **Returns:** a complex [`nrtjax.Signal`][] (the forcing $F(t)$ that drives ASHLE).

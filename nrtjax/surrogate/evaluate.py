@@ -126,7 +126,8 @@ def pearson_r(a: Float[ArrayLike, "..."], b: Float[ArrayLike, "..."]) -> Float[A
 
 def _summary(name: str, values) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {f"{name}_mean": float(v.mean()), f"{name}_std": float(v.std()),
+    return {f"{name}_mean": float(v.mean()), f"{name}_median": float(np.median(v)),
+            f"{name}_std": float(v.std()),
             f"{name}_min": float(v.min()), f"{name}_max": float(v.max()),
             f"{name}_per_song": v.tolist()}
 
