@@ -45,3 +45,5 @@ from . import video as video
 # nrt.fit is the function; the subpackage stays importable as `nrtjax.fit` via
 # `from nrtjax.fit import readouts, losses, data, identifiability`.
 from .fit import fit as fit  # noqa: E402
+# --- surrogate ---
+from . import surrogate as surrogate
