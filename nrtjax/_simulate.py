@@ -259,12 +259,11 @@ def simulate(
     return traj
 
 
-def _fix_hint(model: AbstractModel) -> str:
-    return (
-        "Fix: lower the input amplitude or the coupling, take a smaller dt, or lower eps "
-        "(eps|z|^2 must stay below 1 in GrFNN-type models); in a sweep pass throw=False "
-        "and inspect Trajectory.result."
-    )
+_FIX_HINT = (
+    "Fix: lower the input amplitude or the coupling, take a smaller dt, or lower eps "
+    "(eps|z|^2 must stay below 1 in GrFNN-type models); in a sweep pass throw=False "
+    "and inspect Trajectory.result."
+)
 
 
 def _raise_if_failed(traj: Trajectory, model: AbstractModel, first_bad: Array) -> Trajectory:
@@ -275,7 +274,7 @@ def _raise_if_failed(traj: Trajectory, model: AbstractModel, first_bad: Array) -
         ts, ys = eqx.error_if(
             (traj.ts, traj.ys), failed,
             f"{name} integration failed: the state diverged (non-finite, or eps|z|^2 >= 1) "
-            f"or the solver stopped. {_fix_hint(model)}",
+            f"or the solver stopped. {_FIX_HINT}",
         )
         return Trajectory(ts=ts, ys=ys, result=traj.result)
     if bool(failed):
@@ -283,7 +282,7 @@ def _raise_if_failed(traj: Trajectory, model: AbstractModel, first_bad: Array) -
         if k >= 0:
             raise SimulationDivergedError(
                 f"{name} diverged at t = {float(traj.ts[k]):.6g} s (first non-finite state, "
-                f"or eps|z|^2 reached 1). {_fix_hint(model)}"
+                f"or eps|z|^2 reached 1). {_FIX_HINT}"
             )
         raise SimulationDivergedError(
             f"{name} integration failed: {traj.result}. Raise max_steps or loosen the "
