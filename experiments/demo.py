@@ -12,7 +12,6 @@ from experiments._job import BaseConfig, Run, check_range, job
 from experiments.groove import Config as GrooveConfig
 from experiments.groove import write_audio, write_tables
 from nrtjax.audio import synth, write_wav
-from nrtjax.audio.duet import DuetEngine
 from nrtjax.audio.groove import extract_groove
 from nrtjax.io import save_figure, write_json
 from nrtjax.plots.groove import groove_figure
@@ -81,12 +80,7 @@ def main(run: Run) -> dict:
     write_json(out / "demo_clip_summary.json", metrics)
     dcfg = duet_job.Config(tempo=cfg.duet_tempo, rho=cfg.rho, duration=cfg.duet_seconds,
                            sr=44100, seed=cfg.seed)
-    engine = DuetEngine(sr=dcfg.sr, seed=dcfg.seed)
-    params = duet_job._params(dcfg)
-    dinfo, latency = duet_job._stream(engine, params, dcfg)
-    peak = duet_job._write_audio(run, dinfo, params, dcfg.sr)
-    duet_job._write_tables(run, dinfo)
-    dm = duet_job._metrics(dcfg, dinfo, latency, peak)
+    dm = duet_job.play_duet(run, dcfg)
     metrics |= {"duet_tempo_bpm": dm["tempo_bpm_achieved"], "duet_notes": dm["n_notes"]}
     print(f"groove: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats (F = "
           f"{metrics['groove_beat_f_measure']:.3f} against the clip's true beats); outputs in {out}")

@@ -118,11 +118,11 @@ def _write_tables(run: Run, info: BlockInfo) -> None:
     nrt.io.write_columns(run.path("duet_beats.csv"), {"time_s": info.beats})
 
 
-@job("duet", Config)
-def main(run: Run) -> dict:
+def play_duet(run: Run, cfg: Config) -> dict:
+    """Stream the duet of `cfg` into `run.dir`: duet.wav, the tables, duet.png; returns the
+    metrics. The `duet` job, and the demo's duet, are this."""
     from nrtjax.plots.duet import duet_figure
 
-    cfg = run.cfg
     params = _params(cfg)
     engine = DuetEngine(sr=cfg.sr, seed=cfg.seed)
     engine.block_steps(cfg.block_seconds)
@@ -140,6 +140,12 @@ def main(run: Run) -> dict:
         title += f"; listening to a {cfg.stimulus_bpm:g} BPM click track"
     fig = duet_figure(info, tempo_bpm=cfg.tempo, audio=full, sr=sr, title=title)
     nrt.io.save_figure(fig, run.path("duet.png"))
+    return metrics
+
+
+@job("duet", Config)
+def main(run: Run) -> dict:
+    metrics = play_duet(run, run.cfg)
     run.log(metrics)
     return metrics
 

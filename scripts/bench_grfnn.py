@@ -66,7 +66,7 @@ def main():
     p.add_argument("--fs", type=float, default=256.0)
     p.add_argument("--n", type=int, default=289)
     p.add_argument("--members", type=int, default=256)
-    p.add_argument("--loop-members", type=int, default=3, help="members timed for the per-member NumPy loop")
+    p.add_argument("--loop-members", type=int, default=8, help="members timed for the per-member NumPy loop")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=str, default=None, help="also write the results here")
     args = p.parse_args()
