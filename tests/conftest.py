@@ -1,11 +1,20 @@
+import sys
+
 import jax
 import jax.random as jr
 import matplotlib
 import pytest
+from absl import logging as absl_logging
 
 matplotlib.use("Agg")
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# optax imports absl.logging, whose handler keeps the sys.stderr of import time (pytest's
+# capture file). When a Hydra job run inside a test reconfigures logging while capsys has
+# swapped sys.stderr, absl closes that file and pytest's capture fails ("I/O operation on
+# closed file", "lost sys.stderr"). Give absl the real stderr, which it never closes.
+absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 # Core numerics (signal, solvers, models, analysis) are written to pass under strict
 # dtype promotion; the I/O layers (audio, EEG, video) run under the standard rules.
