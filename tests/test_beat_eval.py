@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nrtjax.audio.beat_eval import beat_hits, f_measure
+from nrtjax.audio.beat_eval import beat_hits, f_measure, grid_delay
 
 
 def test_perfect_and_shifted():
@@ -75,3 +75,22 @@ def test_errors():
     with pytest.raises(ValueError, match="NaN"):
         f_measure(np.array([6.0, np.nan]), np.array([6.0]))
     assert f_measure(np.array([6.0, 7.0]), np.zeros(0)) == 0.0
+
+
+def test_grid_delay_finds_a_constant_note_delay():
+    beats = np.arange(0.0, 20.0, 0.6)  # 100 BPM
+    rng = np.random.default_rng(0)
+    steps = np.sort(rng.choice(np.arange(beats.size * 4 - 4), 60, replace=False))
+    notes = steps * 0.15 + 0.052 + rng.uniform(-0.003, 0.003, steps.size)  # all 52 ms late
+    delay, at_delay, at_zero = grid_delay(notes, beats)
+    assert delay == pytest.approx(0.052, abs=0.0021)
+    assert at_delay == 1.0 and at_zero == 0.0
+
+
+def test_grid_delay_is_zero_for_quantised_notes():
+    beats = np.arange(0.0, 10.0, 0.5)
+    notes = np.concatenate([beats[:-1], beats[:-1] + 0.25, beats[:-1] + 0.375])
+    delay, at_delay, at_zero = grid_delay(notes, beats)
+    assert delay == 0.0 and at_delay == at_zero == 1.0
+    with pytest.raises(ValueError, match="No note onset"):
+        grid_delay(np.array([30.0]), beats)

@@ -9,7 +9,7 @@ from nrtjax.audio.beat_eval import f_measure
 from nrtjax.audio.drum_events import HAT, KICK, SNARE, drum_events, grid_times
 from nrtjax.audio.features import onset_envelope
 from nrtjax.audio.groove import extract_groove_envelope
-from nrtjax.audio.tracking import TrackerSettings, salience
+from nrtjax.audio.tracking import TrackerSettings, periodicity, salience
 
 SR = 22050
 
@@ -111,6 +111,40 @@ def test_settings_grid_is_log_spaced():
     f = TrackerSettings().freqs()
     np.testing.assert_allclose(f[24] / f[0], 2.0)
     assert f[0] == 0.5 and f[-1] == 8.0
+
+
+def _acf_direct(x: np.ndarray, lag: int) -> float:
+    """Unbiased autocorrelation at one lag, normalised by lag 0 (direct sums)."""
+    e = x - x.mean()
+    r0 = np.sum(e * e) / e.size
+    return float(np.sum(e[: e.size - lag] * e[lag:]) / (e.size - lag) / r0) if lag < e.size else 0.0
+
+
+def test_periodicity_matches_direct_autocorrelation():
+    rng = np.random.default_rng(3)
+    x = rng.random(600) ** 4
+    fs, freqs, harmonics, hw = 100.0, np.array([0.7, 1.3, 2.0, 3.1, 6.0]), 3, 1 / 48
+    want = []
+    for f in freqs:
+        vals = []
+        for h in range(1, harmonics + 1):
+            lag = h * fs / f
+            lags = range(max(1, int(np.floor(lag * 2 ** -hw))), int(np.ceil(lag * 2 ** hw)) + 1)
+            vals.append(max(_acf_direct(x, k) for k in lags))
+        want.append(np.mean(vals))
+    got = periodicity(x, fs, freqs, harmonics=harmonics, half_width=hw)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_periodicity_peaks_at_the_beat_not_the_offbeat():
+    x = np.zeros(2000)
+    x[::50] = 1.0  # 2 Hz pulses at 100 frames/s
+    p = periodicity(x, 100.0, np.array([2.0, 4.0, 1.0]), harmonics=1)
+    assert p[0] > 0.95 and p[2] > 0.95  # the beat and the two-beat period repeat
+    assert p[1] < 0.05  # a half-beat lag lands between pulses
+    # with two harmonics the half-beat rate gets credit only for its second lag (a beat)
+    p2 = periodicity(x, 100.0, np.array([2.0, 4.0]), harmonics=2)
+    assert p2[0] > 0.95 and abs(p2[1] - 0.5 * (p[1] + p[0])) < 0.02
 
 
 def test_drum_events_layout():

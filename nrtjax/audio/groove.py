@@ -70,7 +70,7 @@ def beat_offset(tracking: Tracking, envelope: np.ndarray, fs: float, *, candidat
 
 def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: float, *,
                 tightness: float = 400.0, phase_weight: float = 0.5,
-                smooth_s: float = 4.0) -> np.ndarray:
+                smooth_s: float = 8.0) -> np.ndarray:
     """Offline refinement: the beat sequence that best agrees with both the onsets and
     the motor oscillator, by dynamic programming (Ellis 2007), with ASHLE's own
     time-varying period instead of one global tempo.

@@ -38,6 +38,9 @@ class TrackerSettings(NamedTuple):
     - `harmonic`: weight of the oscillator one octave up in a frequency's salience (a beat
         is supported by its subdivisions).
     - `prior_bpm`, `prior_octaves`: log-normal tempo preference (centre, s.d. in octaves).
+    - `acf_weight`, `acf_harmonics`: weight (an exponent) of the envelope's autocorrelation
+        at the beat period and its first `acf_harmonics` multiples in the tempo score
+        (0 turns it off; see [`periodicity`][]).
     - `band_octaves`: s.d. of the band around the tempo that forms the forcing.
     - `sharpness`: exponent on the salience in the band weights.
     - `lambda1`, `lambda2`, `gamma`: ASHLE frequency learning, elasticity, sensory pull.
@@ -51,6 +54,8 @@ class TrackerSettings(NamedTuple):
     harmonic: float = 0.5
     prior_bpm: float = 120.0
     prior_octaves: float = 0.5
+    acf_weight: float = 1.0
+    acf_harmonics: int = 4
     band_octaves: float = 0.1
     sharpness: float = 4.0
     lambda1: float = 0.5
@@ -149,13 +154,53 @@ def _chunks(xs: np.ndarray, size: int) -> list[np.ndarray]:
     return [padded[i * size: i * size + size + 1] for i in range(count)]
 
 
-def global_tempo(profile: np.ndarray, freqs: np.ndarray, settings: TrackerSettings) -> float:
-    """The tempo (Hz) at the peak of the time-averaged salience times the tempo prior."""
+def periodicity(envelope: np.ndarray, fs: float, freqs: np.ndarray, *,
+                harmonics: int = 2, half_width: float = 1 / 48) -> np.ndarray:
+    """How strongly the envelope repeats at each period `1 / freqs`: its normalised,
+    unbiased autocorrelation $r(\\tau) = \\frac{1}{N - \\tau} \\sum_t e_t e_{t+\\tau} / r(0)$
+    ($e$ the envelope minus its mean, $\\tau$ in frames), the largest value within
+    `half_width` octaves of each lag $h f_s / f$, averaged over $h = 1..$`harmonics`
+    (the tolerance matches the resonator grid, 1/24 octave: onset peaks are a frame or
+    two wide, so the autocorrelation is too; lags past the envelope count as 0).
+
+    The resonance (a Fourier-like measure) is also large at multiples of the beat rate,
+    the subdivisions; the autocorrelation is also large at multiples of the beat period,
+    the bars, and it is low at a subdivision whose off-beat events are weaker than the
+    beats. Their product peaks at the level both support (Peeters 2007; the same idea as
+    Ellis 2007's and librosa's autocorrelation tempo with a log-normal prior).
+
+    **References:** Peeters, G. (2007). Template-based estimation of time-varying tempo.
+    EURASIP J. Adv. Signal Process. 2007:067215.
+
+    **Returns:** shape `freqs.shape`, values in [-1, 1].
+    """
+    e = np.asarray(envelope, np.float64).reshape(-1)
+    e = e - e.mean()
+    n = e.size
+    spec = np.fft.rfft(e, 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2, 2 * n)[:n] / (n - np.arange(n))
+    ac = np.append(ac / max(ac[0], 1e-300), 0.0)  # index n: past the end
+    f = np.asarray(freqs, np.float64).reshape(-1)
+    out = np.zeros(f.size)
+    for h in range(1, harmonics + 1):
+        lo = np.clip(np.floor(h * fs / f * 2.0 ** -half_width), 1, n).astype(int)
+        hi = np.clip(np.ceil(h * fs / f * 2.0 ** half_width), 1, n).astype(int)
+        out += [ac[a:b + 1].max() for a, b in zip(lo, hi)]
+    return (out / harmonics).reshape(np.shape(freqs))
+
+
+def global_tempo(profile: np.ndarray, freqs: np.ndarray, settings: TrackerSettings,
+                 acf: np.ndarray | None = None) -> float:
+    """The tempo (Hz) at the peak of the time-averaged salience times the tempo prior,
+    times `acf ** settings.acf_weight` when the envelope's [`periodicity`][] `acf` is
+    given (clipped below at 1e-3: a period the envelope does not repeat at scores low)."""
     mean_amp = jnp.asarray(profile.mean(axis=0))
     sal = salience(mean_amp, settings.per_octave, settings.harmonic)
     f = jnp.asarray(freqs)
     lo, hi = settings.bpm_range[0] / 60.0, settings.bpm_range[1] / 60.0
     score = jnp.log(sal + 1e-12) + log_prior(f, settings.prior_bpm / 60.0, settings.prior_octaves)
+    if acf is not None and settings.acf_weight > 0:
+        score = score + settings.acf_weight * jnp.log(jnp.maximum(jnp.asarray(acf), 1e-3))
     score = jnp.where((f >= lo) & (f <= hi), score, -jnp.inf)
     return float(resonance_peak(f, jnp.exp(score - jnp.max(score))))
 
@@ -165,8 +210,8 @@ def track(envelope: np.ndarray, fs: float, *, settings: TrackerSettings = Tracke
     """Run the tracker over an onset envelope sampled at `fs` Hz.
 
     Two passes over fixed-size chunks: the GrFNN alone gives the time-averaged amplitude
-    profile and so the global tempo (the centre of the forcing band and ASHLE's
-    spontaneous rate $f_0$); then GrFNN -> forcing -> ASHLE, each causal, chunk by chunk.
+    profile and, with the envelope's autocorrelation ([`periodicity`][]), the global tempo
+    (the centre of the forcing band and ASHLE's spontaneous rate $f_0$); then GrFNN -> forcing -> ASHLE, each causal, chunk by chunk.
 
     **Arguments:**
 
@@ -191,7 +236,8 @@ def track(envelope: np.ndarray, fs: float, *, settings: TrackerSettings = Tracke
     tick = (lambda i: progress(i, 2 * len(chunks))) if progress is not None else (lambda i: None)
     n_frames = max(1, (env.size - 1) // frame)
     profile = _profile_pass(net, chunks, fs, frame, tick)[:n_frames]
-    tempo = global_tempo(profile, settings.freqs(), settings)
+    acf = periodicity(env, fs, settings.freqs(), harmonics=settings.acf_harmonics)
+    tempo = global_tempo(profile, settings.freqs(), settings, acf)
     zm, freq, fphase = _motor_pass(net, chunks, fs, tempo, settings,
                                    lambda i: tick(len(chunks) + i))
     n = env.size
