@@ -31,16 +31,15 @@ from ._ashle import ComplexStateASHLE, real_state
 # only when it is `hysteresis` times more salient. The band is a Gaussian of `band_sigma`
 # grid steps around the peak. `gate` fades the forcing in as the layer first resonates
 # ($A^2 / (A^2 + g^2)$ on the running maximum $A$ of $|z|$, so it never drops later).
-FORCING_SETTINGS = dict(fmin=0.7, per_octave=30, octaves=2.5, alpha=-0.12, harmonic=0.25,
-                        tilt=0.75, hysteresis=1.4, search=2, band_sigma=1.75, gate=0.05)
+FORCING_SETTINGS = {"fmin": 0.7, "per_octave": 30, "octaves": 2.5, "alpha": -0.12,
+                    "harmonic": 0.25, "tilt": 0.75, "hysteresis": 1.4, "search": 2,
+                    "band_sigma": 1.75, "gate": 0.05}
 ENVELOPE_TAU = 0.03
-# ASHLE as driven here. lambda1 = 1.5 instead of the reference 4: with the reference
-# learning rate the motor frequency collapsed to f ~ 0 (an absorbing state of
-# f' = f(...)) on most held-out songs after the phase transients of the first seconds,
-# with this forcing too (measured: 0 of 24 lock with lambda1 = 4; lambda1 = 2 was also
-# worse than 1.5). f0 = 2 Hz (120 BPM) instead of 1.8: ASHLE pulls in to 160-175 BPM
-# far more reliably (held-out lock fraction 19/24 against 15/24 at f0 = 1.8 with this
-# forcing), and still locks at 70 BPM.
+# ASHLE as driven here (held-out lock counts measured with this forcing). lambda1 = 1.5
+# instead of the reference 4: with 4 the motor frequency collapses to f ~ 0 (an absorbing
+# state of f' = f(...)) after the phase transients of the first seconds on 9 of 24
+# held-out songs and only 5 of 24 lock; lambda1 = 2 locks 15. f0 = 2 Hz (120 BPM) instead
+# of 1.8: ASHLE pulls in to 160-175 BPM more often (19 of 24 lock against 16 at 1.8).
 ASHLE_SETTINGS = dict(f0=2.0, lambda1=1.5, lambda2=2.0, gamma=0.02, a=1.0, b=-1.0, forcing=1.0)
 
 
@@ -65,7 +64,7 @@ def onset_envelope(
 def layer_freqs() -> np.ndarray:
     """The resonance layer's natural frequencies in Hz (`FORCING_SETTINGS`)."""
     s = FORCING_SETTINGS
-    n = int(round(s["per_octave"] * s["octaves"])) + 1
+    n = round(s["per_octave"] * s["octaves"]) + 1
     return s["fmin"] * 2.0 ** (np.arange(n) / s["per_octave"])
 
 
