@@ -26,7 +26,7 @@ ABLATIONS = {"full": None, "no_plv": {"plv": 0.0}, "no_freq": {"freq": 0.0},
 
 @dataclasses.dataclass
 class OptimConfig:
-    steps: int = 450
+    steps: int = 1100
     batch_size: int = 16
     crop: int = 1024
     warm: int = 512

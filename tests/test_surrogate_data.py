@@ -114,3 +114,36 @@ def test_dataset_spec_rejects_unknown_pattern():
         DatasetSpec(n_songs=1, patterns=("polka",))
     with pytest.raises(ValueError, match="tempo_range"):
         DatasetSpec(n_songs=1, tempo_range=(120.0, 80.0))
+
+
+def test_track_peak_follows_locally_and_jumps_only_past_the_hysteresis():
+    from nrtjax.surrogate.data import FORCING_SETTINGS, track_peak
+
+    h = FORCING_SETTINGS["hysteresis"]
+    n, t = 40, 9
+    sal = np.full((t, n), 0.01)
+    # Rows 0-2: one peak drifting by one grid step per row (followed locally).
+    for i, c in enumerate([10, 11, 12]):
+        sal[i, c] = 1.0
+    # Rows 3-5: a far peak below the hysteresis factor (ignored), then above (jumped to).
+    for i, ratio in zip([3, 4, 5], [0.9 * h, 0.99 * h, 1.1 * h]):
+        sal[i, 12] = 1.0
+        sal[i, 30] = ratio
+    # Rows 6-8: the old peak returns at 1.2x the new one (below the factor: stay at 30).
+    for i in [6, 7, 8]:
+        sal[i, 30] = 1.0
+        sal[i, 12] = 1.2 if h > 1.2 else 0.5
+    peaks = np.asarray(track_peak(jnp.asarray(sal)))
+    np.testing.assert_array_equal(peaks, [10, 11, 12, 12, 12, 30, 30, 30, 30])
+
+
+def test_forcing_is_unit_magnitude_once_resonating():
+    onsets = np.arange(0.0, 12.0, 60 / 97.0)
+    sig = render_song(onsets, np.full_like(onsets, 0.8), 12.0)
+    mag = np.abs(np.asarray(sig.xs))
+    assert np.all(mag <= 1 + 1e-12)
+    assert mag[4 * 256:].min() > 0.95  # the fade-in never drops once the layer rings
+    # Causal tracking at 97 BPM (the oracle is the onset spacing).
+    ph = np.unwrap(np.angle(np.asarray(sig.xs)))
+    rate = (ph[-1] - ph[6 * 256]) / (2 * np.pi * 6.0)
+    assert rate == pytest.approx(97 / 60, rel=0.01)

@@ -18,9 +18,10 @@ def test_shipped_checkpoint_loads_and_meets_floor():
     k = 5 * 256
     plv = float(nrt.surrogate.tracking_plv(pred.phase[k:], np.angle(np.asarray(truth.z))[k:]))
     mae = float(nrt.surrogate.freq_mae(pred.freq[k:], truth.f[k:]))
-    # Lower floors than the README's held-out numbers: this is a smoke check of the file.
-    assert plv > 0.8, plv
-    assert mae < 0.2, mae
+    # ASHLE locks to this song (PLV to the forcing 0.99); the shipped model measured
+    # tracking PLV 0.996 and MAE 0.031 Hz on it, so these floors catch a broken or stale file.
+    assert plv > 0.97, plv
+    assert mae < 0.08, mae
 
 
 def test_load_missing_checkpoint_says_how_to_fix(tmp_path):

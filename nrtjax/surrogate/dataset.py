@@ -11,7 +11,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..io import write_npz
-from .data import ASHLE_SETTINGS, _batch_truth
+from .data import ASHLE_SETTINGS, ENVELOPE_TAU, FORCING_SETTINGS, _batch_truth
 from .songs import HELDOUT_PATTERNS, TRAIN_PATTERNS, SongStyle, make_song
 
 FIELDS = ("stim_re", "stim_im", "phase", "freq", "amp", "tempo_bpm", "pattern")
@@ -47,8 +47,8 @@ class DatasetSpec:
                              f"{sorted(TRAIN_PATTERNS) + sorted(HELDOUT_PATTERNS)}.")
 
     def digest(self, key: PRNGKeyArray) -> str:
-        blob = json.dumps([dataclasses.asdict(self), ASHLE_SETTINGS,
-                           np.asarray(jr.key_data(key)).tolist()], sort_keys=True)
+        blob = json.dumps([dataclasses.asdict(self), ASHLE_SETTINGS, FORCING_SETTINGS,
+                           ENVELOPE_TAU, np.asarray(jr.key_data(key)).tolist()], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

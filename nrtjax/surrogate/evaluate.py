@@ -21,6 +21,8 @@ from .tcn import TCN
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED = CHECKPOINT_DIR / "surrogate.eqx"
+# ASHLE counts as locked to its stimulus on a song when PLV(angle z, angle F) >= LOCK_PLV.
+LOCK_PLV = 0.95
 MODEL_KEYS = ("in_channels", "hidden", "n_blocks", "kernel", "dropout", "heads", "window",
               "freq_center", "freq_scale")
 
@@ -138,7 +140,9 @@ def surrogate_metrics(pred: SurrogateOutput, truth: SurrogateOutput,
     """All section-7 metrics over songs (arrays `(songs, time)`), after `startup` s.
 
     **Returns:** a flat dict: per-song lists and mean/std/min/max of `tracking_plv`,
-    `plv_retention`, `freq_mae_hz`, `amp_r`; pooled `freq_r` and `amp_r_pooled`.
+    `plv_retention`, `freq_mae_hz`, `amp_r`; pooled `freq_r` and `amp_r_pooled`; the
+    ground truth's own PLV to the stimulus per song (`gt_stim_plv_*`) and the fraction of
+    songs on which it is locked (`gt_lock_fraction`, PLV >= `LOCK_PLV`).
     """
     k = int(round(startup * fs))
     cut = lambda a: np.asarray(a, dtype=np.float64)[..., k:]
@@ -151,7 +155,10 @@ def surrogate_metrics(pred: SurrogateOutput, truth: SurrogateOutput,
     out |= _summary("amp_r", per_amp)
     out["freq_r"] = float(pearson_r(cut(pred.freq), cut(truth.freq)))
     out["amp_r_pooled"] = float(pearson_r(cut(pred.amp), cut(truth.amp)))
-    out["gt_stim_plv_mean"] = float(np.mean(plv(gp, sp)))
+    gt_stim = np.asarray(plv(gp, sp))
+    out["gt_stim_plv_mean"] = float(np.mean(gt_stim))
+    out["gt_stim_plv_per_song"] = gt_stim.tolist()
+    out["gt_lock_fraction"] = float(np.mean(gt_stim >= LOCK_PLV))
     out["n_songs"] = int(pp.shape[0])
     out["startup_s"] = startup
     return out
