@@ -135,6 +135,14 @@ def test_divergence_names_model_time_and_fix():
     sig = nrt.metronome(1.0, 20.0, 40.0, amplitude=0.25)
     with pytest.raises(nrt.SimulationDivergedError, match=r"GrFNN diverged at t = [0-9.]+ s.*Fix"):
         nrt.simulate(net, sig, dt=1 / 40)
+    # The time in the message is the first non-finite saved state, found here by NumPy.
+    traj = nrt.simulate(net, sig, dt=1 / 40, throw=False)
+    assert not bool(traj.ok)
+    first = int(np.argmax(~np.all(np.isfinite(np.asarray(traj.ys)), axis=1)))
+    with pytest.raises(nrt.SimulationDivergedError, match=f"t = {float(traj.ts[first]):.6g} s"):
+        nrt.simulate(net, sig, dt=1 / 40)
+    # With sparse saves, a divergence between two saved times is still flagged.
+    assert not bool(nrt.simulate(net, sig, dt=1 / 40, saveat=[0.0, 10.0, 20.0], throw=False).ok)
     # Under vmap with throw=False the sweep finishes and flags the bad member only.
     alphas = jnp.array([-1.0, 1.0, -2.0])
     res = jax.vmap(lambda a: nrt.simulate(
