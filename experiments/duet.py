@@ -10,7 +10,6 @@ import nrtjax as nrt
 from experiments._job import BaseConfig, Run, check_choice, check_range, job
 from nrtjax.audio import melody, mix, write_wav
 from nrtjax.audio.duet import BlockInfo, DuetEngine, DuetParams
-from nrtjax.audio.duet import _join as join_blocks
 
 
 @dataclasses.dataclass
@@ -64,7 +63,7 @@ def _stream(engine: DuetEngine, params: DuetParams, cfg: Config):
         _, state, info = engine.process_block(state, params, cfg.block_seconds, forcing)
         latency.append(time.perf_counter() - t0)
         infos.append(info)
-    return join_blocks(infos), np.asarray(latency)
+    return BlockInfo.join(infos), np.asarray(latency)
 
 
 def _write_audio(run: Run, info: BlockInfo, params: DuetParams, sr: int) -> float:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import nrtjax as nrt
 import nrtjax.video as nv
 from experiments._job import BaseConfig, ConfigError, Run, check_choice, check_range, job
-from nrtjax.audio.duet import DuetEngine, DuetParams
+from nrtjax.audio.duet import BlockInfo, DuetEngine, DuetParams
 from nrtjax.audio.io import write_wav
 from nrtjax.plots.video import VisualDuetTrace, visual_duet_dashboard
 
@@ -103,7 +103,7 @@ def perform(forcing: nrt.Signal, octaves: np.ndarray, cfg: Config, seed: int):
             xs[b * per:(b + 1) * per])
         audio.append(block)
         infos.append(info)
-    return np.concatenate(audio), infos
+    return np.concatenate(audio), BlockInfo.join(infos)
 
 
 def block_octaves(ts: np.ndarray, vertical: np.ndarray, cfg: Config) -> np.ndarray:
@@ -160,38 +160,34 @@ def run_video(path: Path, out: Path, cfg: Config, seed: int,
     forcing = nv.motion_forcing(ts, energy, fmin=cfg.fmin, fmax=cfg.fmax, n=cfg.n_resonators,
                                 r0=cfg.r0, floor=cfg.floor)
     octaves = block_octaves(ts, vertical, cfg)
-    audio, infos = perform(forcing.signal, octaves, cfg, seed)
-    drum_ts = np.concatenate([i.ts for i in infos])
-    drum_phase = np.concatenate([i.phase for i in infos])
-    metrics, mphase_t = rhythm_metrics(drum_ts, drum_phase, feats, forcing, cfg, true_period)
+    audio, info = perform(forcing.signal, octaves, cfg, seed)
+    metrics, mphase_t = rhythm_metrics(info.ts, info.phase, feats, forcing, cfg, true_period)
     metrics.update(n_frames=feats.n_frames, complete=feats.complete, fps=feats.fps,
                    duration_s=float(ts[-1]), method=cfg.method,
                    audio_peak=float(np.max(np.abs(audio))),
-                   n_beats=int(sum(i.beats.size for i in infos)),
-                   n_notes=int(sum(len(i.notes) for i in infos)))
+                   n_beats=int(info.beats.size), n_notes=len(info.notes))
     write_wav(out / f"{stem}_duet.wav", audio, cfg.sr)
     nrt.io.write_columns(out / f"{stem}_features.csv", {
         "time_s": feats.times, "motion_energy": feats.energy,
         "vertical_position": feats.vertical})
-    _dashboard(path, out / f"{stem}_dashboard.png", feats, forcing, infos, drum_ts, drum_phase,
-               mphase_t, octaves, audio, cfg, true_period, metrics, stem)
+    _dashboard(path, out / f"{stem}_dashboard.png", feats, forcing, info, mphase_t, octaves,
+               audio, cfg, true_period, metrics, stem)
     return metrics
 
 
-def _dashboard(path, target, feats, forcing, infos, drum_ts, drum_phase, mphase_t, octaves,
-               audio, cfg, true_period, metrics, stem) -> None:
+def _dashboard(path, target, feats, forcing, info, mphase_t, octaves, audio, cfg, true_period,
+               metrics, stem) -> None:
     idx = np.linspace(0, feats.n_frames - 1, 4).astype(int).tolist()
     frames = nv.read_frames_at(path, idx, crop=nv.Crop(roi=tuple(cfg.roi) if cfg.roi else None))
     dt = 1.0 / cfg.fs
-    tempo = 60.0 * np.gradient(drum_phase, dt) / (2 * np.pi)
+    tempo = 60.0 * np.gradient(info.phase, dt) / (2 * np.pi)
     trace = VisualDuetTrace(
         frames=frames, frame_times=np.asarray(idx[: len(frames)]) / feats.fps,
         times=feats.times, energy=feats.energy, vertical=feats.vertical,
         bank_ts=np.asarray(forcing.signal.ts), bank_freqs=forcing.freqs,
-        bank_amp=forcing.amplitude, drum_ts=drum_ts, drum_phase=drum_phase,
+        bank_amp=forcing.amplitude, drum_ts=info.ts, drum_phase=info.phase,
         drum_tempo_bpm=tempo, motion_phase=mphase_t,
-        beats=np.concatenate([i.beats for i in infos]),
-        lorenz=np.concatenate([i.lorenz for i in infos]),
+        beats=info.beats, lorenz=info.lorenz,
         octave_ts=np.arange(octaves.size) * cfg.block_seconds, octave=octaves,
         audio=audio, sr=cfg.sr, true_bpm=None if true_period is None else 60.0 / true_period,
         title=f"visual duet: {stem} ({cfg.method})")

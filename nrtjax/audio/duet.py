@@ -147,6 +147,16 @@ class BlockInfo(NamedTuple):
     drums: np.ndarray
     melody: np.ndarray
 
+    @classmethod
+    def join(cls, infos: list["BlockInfo"]) -> "BlockInfo":
+        """Consecutive blocks as one: series and events concatenated, `grfnn_amp` of the
+        last block."""
+        cat = lambda name: np.concatenate([getattr(i, name) for i in infos])
+        lists = lambda name: [e for i in infos for e in getattr(i, name)]
+        return cls(cat("ts"), cat("phase"), cat("f"), cat("amp"), cat("lorenz"),
+                   cat("pulse_amp"), infos[-1].grfnn_amp, cat("beats"), lists("drum_events"),
+                   lists("notes"), cat("drums"), cat("melody"))
+
 
 class DuetEngine:
     """The Neural Duet engine (see the module docstring for the model and an example).
@@ -265,7 +275,7 @@ class DuetEngine:
             audio, state, info = self.process_block(state, params, per / self.fs_sim, xb)
             outs.append(audio)
             infos.append(info)
-        return np.concatenate(outs), state, _join(infos)
+        return np.concatenate(outs), state, BlockInfo.join(infos)
 
 
 def _to_host(start: SimState, trace) -> dict:
@@ -332,11 +342,3 @@ def _render(events, s0: int, s1: int, sr: int, tail: np.ndarray, voice) -> tuple
         a = max(a, s0) - s0
         buf[a:a + v.size] += v
     return buf[: s1 - s0], buf[s1 - s0:]
-
-
-def _join(infos: list) -> BlockInfo:
-    cat = lambda name: np.concatenate([getattr(i, name) for i in infos])
-    lists = lambda name: [e for i in infos for e in getattr(i, name)]
-    return BlockInfo(cat("ts"), cat("phase"), cat("f"), cat("amp"), cat("lorenz"),
-                     cat("pulse_amp"), infos[-1].grfnn_amp, cat("beats"), lists("drum_events"),
-                     lists("notes"), cat("drums"), cat("melody"))
