@@ -11,6 +11,7 @@ import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
+from ._fixed_step import elementwise_ok, scan_elementwise, scan_fixed
 from ._signal import Signal
 from ._solvers import RK4
 from .models._base import AbstractModel
@@ -116,44 +117,6 @@ def _first_bad(ys) -> Array:
     return jnp.where(jnp.any(bad), jnp.argmax(bad), -1)
 
 
-@eqx.filter_jit
-def _scan_fixed(model, signal, y0, solver, grid, k0: int, stride: int, n_save: int):
-    """The fast path: the same `solver.step` calls as diffeqsolve with StepTo, in a
-    `lax.scan`. Saves the state at grid indices `k0 + i * stride`, `i < n_save`."""
-    term = diffrax.ODETerm(model)
-    state = solver.init(term, grid[0], grid[1], y0, signal)
-    last = grid.shape[0] - 1
-
-    # Rematerialise each step in the backward pass: storing only the carried state, not every
-    # stage's intermediates, made jax.grad through a 60 s GrFNN run several times cheaper.
-    @jax.checkpoint
-    def step(carry, idx):
-        y, st = carry
-        # An index past the end gives a zero-length step (t0 = t1): the state is unchanged.
-        t0, t1 = grid[jnp.minimum(idx, last)], grid[jnp.minimum(idx + 1, last)]
-        y1, _, _, st, _ = solver.step(term, t0, t1, y, signal, st, False)
-        return (y1, st), y
-
-    def advance(carry, start, count):
-        carry, _ = jax.lax.scan(lambda c, i: (step(c, i)[0], None), carry, start + jnp.arange(count))
-        return carry
-
-    carry = advance((y0, state), 0, k0) if k0 > 0 else (y0, state)
-    if stride == 1:
-        # Each iteration saves its state, then steps (the last step has zero length), so
-        # the n_save states leave the scan as they are: no concatenation, which would copy
-        # the whole trajectory once more.
-        _, ys = jax.lax.scan(step, carry, k0 + jnp.arange(n_save))
-        return ys
-
-    def segment(carry, i):
-        carry = advance(carry, k0 + i * stride, stride)
-        return carry, carry[0]
-
-    _, ys = jax.lax.scan(segment, carry, jnp.arange(n_save - 1))
-    return jtu.tree_map(lambda a, b: jnp.concatenate([a[None], b]), carry[0], ys)
-
-
 def _strided_indices(saveat, t0: float, dt: float, n: int) -> tuple[int, int, int] | None:
     """`(k0, stride, count)` if the save times are grid points `t0 + k dt` at a constant
     stride (the fast path can serve them), else None."""
@@ -249,7 +212,10 @@ def simulate(
         fast = (0, 1, n + 1) if saveat is None else _strided_indices(saveat, signal.t0, dt, n)
     if fast is not None:
         k0, stride, count = fast
-        ys = _scan_fixed(run_model, signal, run_y0, solver, grid, k0, stride, count)
+        if elementwise_ok(run_model, solver, run_y0):
+            ys = scan_elementwise((run_model, run_y0, signal), grid, k0, stride, count)
+        else:
+            ys = scan_fixed(run_model, signal, run_y0, solver, grid, k0, stride, count)
         ts, result = grid[k0 + stride * np.arange(count)], diffrax.RESULTS.successful
     else:
         if stepsize_controller is None:

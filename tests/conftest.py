@@ -19,7 +19,7 @@ absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 # Core numerics (signal, solvers, models, analysis) are written to pass under strict
 # dtype promotion; the I/O layers (audio, EEG, video) run under the standard rules.
 STRICT_MODULES = ("test_signal", "test_simulate", "test_models", "test_grfnn", "test_network",
-                  "test_stability", "test_analysis", "test_ashle", "test_lorenz")
+                  "test_stability", "test_analysis", "test_ashle", "test_lorenz", "test_fixed_step")
 
 
 @pytest.fixture(autouse=True)

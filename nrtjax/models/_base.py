@@ -1,6 +1,7 @@
 """The abstract base of every nrtjax model."""
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -14,7 +15,15 @@ class AbstractModel(eqx.Module):
     """A vector field `(t, y, args) -> dy/dt`, so `diffrax.ODETerm(model)` works on it.
 
     `args` is the input [`nrtjax.Signal`][] (or `None` for no input).
+
+    A model whose units are uncoupled (each unit's derivative depends only on its own
+    state, the shared input and parameters that broadcast over the units, and the field
+    is unchanged when every parameter is broadcast to the state's shape) sets the class
+    variable `elementwise = True`; [`nrtjax.simulate`][]'s fixed-step RK4 runs then get a
+    reverse-mode derivative built from per-unit Jacobians (`nrtjax._fixed_step`).
     """
+
+    elementwise: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(self, t: RealScalarLike, y: Y, args: Args) -> Y:

@@ -1,5 +1,7 @@
 """The canonical gradient-frequency neural network (one layer)."""
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -33,7 +35,7 @@ def coupling_a(z: Complex[Array, "*n"], sqrt_eps: Array) -> Complex[Array, "*n"]
     return 1 / (1 - to_complex(sqrt_eps, z.dtype) * jnp.conj(z))
 
 
-def coupling_p(x: Complex[Array, "*n"], sqrt_eps: Array) -> Complex[Array, "*n"]:
+def coupling_p(x: Complex[Array, "*n"], sqrt_eps: Array) -> Complex[Array, "..."]:
     """$P(x) = x / (1 - \\sqrt\\varepsilon x)$, the all-harmonics input nonlinearity."""
     return x / (1 - to_complex(sqrt_eps, x.dtype) * x)
 
@@ -61,6 +63,8 @@ class GrFNN(AbstractModel):
     Kim, J. C. & Large, E. W. (2015). Signal processing in periodically forced gradient
     frequency neural networks. Front. Comput. Neurosci. 9, 152.
     """
+
+    elementwise: ClassVar[bool] = True
 
     freqs: Float[Array, " n"]
     alpha: Float[Array, ""]

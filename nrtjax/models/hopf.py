@@ -1,5 +1,7 @@
 """The Hopf normal-form oscillator."""
 
+from typing import ClassVar
+
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Complex, Float
 
@@ -19,6 +21,8 @@ class Hopf(AbstractModel):
 
     Kuznetsov, Y. A. (2004). Elements of Applied Bifurcation Theory, 3rd ed., ch. 3.
     """
+
+    elementwise: ClassVar[bool] = True
 
     freq: Float[Array, "*n"]
     alpha: Float[Array, "*n"]
