@@ -167,10 +167,14 @@ def simulate(
     $t_k = t_0 + k\\,dt$ (`diffrax.StepTo`). With `adjoint=None` and `saveat` either
     `None` or grid times at a constant stride, they take the documented fast path: the
     same `solver.step` calls in a `jax.lax.scan` (nested when strided, so only the saved
-    states are stored), tested identical to `diffrax.diffeqsolve` and differentiated by
-    plain reverse mode. Any `adjoint` (e.g. `diffrax.RecursiveCheckpointAdjoint()` for
-    long runs under memory limits), adaptive solves and off-grid `saveat` go through
-    `diffrax.diffeqsolve` itself.
+    states are stored), tested identical to `diffrax.diffeqsolve`. Its reverse-mode
+    derivative is plain reverse mode with each step rematerialised or, for `nrt.RK4` on
+    an elementwise model (`GrFNN`, `Hopf`: `model.elementwise`), the discrete RK4
+    adjoint built from per-unit Jacobians, which keeps `jax.grad` within a few forward
+    runs. The fast path is reverse-mode only: for `jax.jvp` / `jax.jacfwd` pass
+    `adjoint=diffrax.ForwardMode()`. Any `adjoint` (e.g.
+    `diffrax.RecursiveCheckpointAdjoint()` for long runs under memory limits), adaptive
+    solves and off-grid `saveat` go through `diffrax.diffeqsolve` itself.
 
     **Arguments:**
 

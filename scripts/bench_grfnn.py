@@ -6,7 +6,8 @@ Cases (DESIGN.md section 10), all measured in this one run so the ratios are fai
  2. a 256-member sweep over alpha (mean amplitude over the last 30 s per member):
     jax.vmap of nrt.simulate vs the NumPy loop run member by member (timed on a few members
     and scaled linearly, stated in the output) vs NumPy vectorised over members;
- 3. jax.grad of a loss on the 60 s run vs the forward run.
+ 3. jax.grad of a loss on the 60 s run vs the forward run (w.r.t. alpha; then w.r.t. all 8
+    parameters, also through diffeqsolve's RecursiveCheckpointAdjoint for comparison).
 Timings are warm (compiled once before timing), best of `--repeats`.
 
     .venv/bin/python scripts/bench_grfnn.py [--duration 60] [--members 256] [--repeats 3]
@@ -16,6 +17,7 @@ import argparse
 import time
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,6 +135,22 @@ def main():
     t_grad = best_time(lambda: grad(-0.1), args.repeats)
     res.update(forward_s=t_fwd, grad_s=t_grad, grad_over_forward=t_grad / t_fwd)
     print(f"[3] forward {t_fwd:.3f} s | grad {t_grad:.3f} s -> {t_grad / t_fwd:.2f}x the forward (target <= 4x)")
+
+    # 3b. the same loss differentiated w.r.t. every parameter of the layer (8 leaves), and
+    # through plain reverse mode (every step rematerialised) instead of the RK4 adjoint.
+    def loss_net(m, adjoint=None):
+        ys = nrt.simulate(m, sig, dt=dt, adjoint=adjoint).ys
+        return jnp.mean(jnp.abs(ys[half:]) ** 2)
+
+    net_all = nrt.GrFNN(freqs, alpha=-0.1, beta1=-1.0, beta2=-1.0, delta1=0.1, eps=0.9)
+    grad_all = eqx.filter_jit(eqx.filter_grad(loss_net))
+    grad_rm = eqx.filter_jit(eqx.filter_grad(lambda m: loss_net(m, diffrax.RecursiveCheckpointAdjoint())))
+    t_all = best_time(lambda: grad_all(net_all), args.repeats)
+    t_rm = best_time(lambda: grad_rm(net_all), args.repeats)
+    res.update(grad_all_params_s=t_all, grad_all_params_over_forward=t_all / t_fwd,
+               grad_all_params_diffeqsolve_s=t_rm)
+    print(f"[3b] grad w.r.t. all 8 GrFNN parameters {t_all:.3f} s ({t_all / t_fwd:.2f}x the forward) | "
+          f"the same through diffeqsolve (RecursiveCheckpointAdjoint) {t_rm:.3f} s ({t_rm / t_fwd:.2f}x)")
     if args.json:
         nrt.io.write_json(args.json, res)
 
