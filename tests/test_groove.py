@@ -8,7 +8,7 @@ import pytest
 from nrtjax.audio.beat_eval import f_measure
 from nrtjax.audio.drum_events import HAT, KICK, SNARE, drum_events, grid_times
 from nrtjax.audio.features import onset_envelope
-from nrtjax.audio.groove import extract_groove_envelope
+from nrtjax.audio.groove import _last_beat, extract_groove_envelope, subframe_peaks
 from nrtjax.audio.tracking import TrackerSettings, periodicity, salience
 
 SR = 22050
@@ -145,6 +145,26 @@ def test_periodicity_peaks_at_the_beat_not_the_offbeat():
     # with two harmonics the half-beat rate gets credit only for its second lag (a beat)
     p2 = periodicity(x, 100.0, np.array([2.0, 4.0]), harmonics=2)
     assert p2[0] > 0.95 and abs(p2[1] - 0.5 * (p[1] + p[0])) < 0.02
+
+
+def test_subframe_peaks_recovers_a_parabola_vertex():
+    # samples of -(x - v)^2 with v between frames: the 3-point vertex is exact
+    x = np.arange(20.0)
+    for v in (7.0, 7.3, 7.5, 6.6):
+        env = 10.0 - (x - v) ** 2
+        k = int(np.argmax(env))
+        np.testing.assert_allclose(subframe_peaks(env, np.array([k])), [v], atol=1e-12)
+    # a frame that is not a local peak, and the edges, are left where they are
+    env = np.array([0.0, 1.0, 2.0, 3.0, 2.5, 0.0])
+    np.testing.assert_array_equal(subframe_peaks(env, np.array([0, 1, 5])), [0.0, 1.0, 5.0])
+
+
+def test_last_beat_is_an_onset_peak_not_the_final_frame():
+    env = np.zeros(100)
+    env[90] = 5.0  # the last onset; frames after it are silent
+    score = np.arange(100.0)  # cumulative DP scores grow with time
+    assert _last_beat(score, env, 50) == 90
+    assert _last_beat(score, np.zeros(100), 50) == 99  # no peak: the best frame
 
 
 def test_drum_events_layout():

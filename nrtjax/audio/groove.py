@@ -101,14 +101,45 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
         if cand[k] > 0:
             score[t] = local[t] + cand[k]
             back[t] = prev[k]
-    # The last beat: the best-scoring frame within one period of the end.
-    tail = np.arange(max(0, n - int(period[-1]) - 1), n)
-    t = int(tail[np.argmax(score[tail])])
+    t = _last_beat(score, env, int(period[-1]))
     path = [t]
     while back[t] >= 0:
         t = int(back[t])
         path.append(t)
-    return np.asarray(path[::-1], np.float64) / fs
+    return subframe_peaks(env, np.asarray(path[::-1])) / fs
+
+
+def _last_beat(score: np.ndarray, env: np.ndarray, period: int) -> int:
+    """The DP's last beat: the best-scoring frame within one period of the end among
+    the envelope's local peaks there (all frames if there is none). Without the peak
+    condition the last frame of the recording often wins: it carries the path's whole
+    score though nothing sounds there."""
+    n = env.size
+    tail = np.arange(max(0, n - period - 1), n)
+    inner = tail[(tail > 0) & (tail < n - 1)]
+    peaks = inner[(env[inner] > env[inner - 1]) & (env[inner] >= env[inner + 1])]
+    if peaks.size:
+        tail = peaks
+    return int(tail[np.argmax(score[tail])])
+
+
+def subframe_peaks(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Frame indices refined to fractional frames: the vertex of the parabola through
+    the envelope at `k - 1, k, k + 1` where frame `k` is a local peak (unchanged
+    elsewhere). Beats are then not quantised to the ~10 ms hop.
+
+    **Returns:** float frame positions, shape `frames.shape`.
+    """
+    e = np.asarray(env, np.float64)
+    k = np.asarray(frames, np.int64)
+    inner = (k > 0) & (k < e.size - 1)
+    a = e[np.clip(k - 1, 0, e.size - 1)]
+    b = e[k]
+    c = e[np.clip(k + 1, 0, e.size - 1)]
+    curv = a - 2 * b + c
+    peak = inner & (b >= a) & (b >= c) & (curv < 0)
+    shift = np.where(peak, 0.5 * (a - c) / np.where(peak, curv, -1.0), 0.0)
+    return k + np.clip(shift, -0.5, 0.5)
 
 
 def beats_from_tracking(tracking: Tracking, envelope: np.ndarray, fs: float, *,
