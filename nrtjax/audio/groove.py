@@ -73,13 +73,19 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
                 smooth_s: float = 8.0) -> np.ndarray:
     """Offline refinement: the beat sequence that best agrees with both the onsets and
     the motor oscillator, by dynamic programming (Ellis 2007), with ASHLE's own
-    time-varying period instead of one global tempo.
+    time-varying period alongside the global tempo.
 
     A beat at frame $t$ scores the normalised onset strength plus
     `phase_weight` $\\cos(\\phi(t) - \\theta)$ (agreement with the motor phase $\\phi$ read
     at offset $\\theta$); going from a beat at $s$ to one at $t$ costs
-    `tightness` $\\log^2((t - s) / P(t))$ with $P = 1/f$ the motor period, $f$ averaged
-    over `smooth_s` seconds (ASHLE's frequency wobbles within a cycle as it learns).
+    `tightness` $\\min_P \\log^2((t - s) / P)$ over two tempo hypotheses: the motor
+    period $P_m(t) = 1/f(t)$, ASHLE's learned frequency $f$ averaged over `smooth_s`
+    seconds (it wobbles within a cycle as it learns), and the global period
+    $P_g = 1/f_g$ of the resonance (`tracking.tempo_hz`). The motor period lets the
+    beats follow tempo changes; the global one keeps them on a steady pulse when the
+    motor's frequency wanders (where the forcing's phase slips, e.g. when on- and
+    off-beats are equally strong and the resonance at the beat rate is weak). Each
+    transition takes the hypothesis it fits best; the onsets decide between them.
 
     **References:** Ellis, D. P. W. (2007). Beat tracking by dynamic programming.
     J. New Music Res. 36(1), 51-60.
@@ -88,15 +94,18 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
     local = env / (np.std(env) + 1e-12) + phase_weight * np.cos(tracking.phase - offset)
     freq = uniform_filter1d(tracking.freq, max(1, int(round(smooth_s * fs))), mode="nearest")
     period = fs / np.clip(freq, 0.25, 8.0)
+    glob = fs / tracking.tempo_hz
     n = env.size
     score = local.copy()
     back = np.full(n, -1)
     for t in range(1, n):
-        lo, hi = max(0, int(t - 2 * period[t])), int(t - period[t] / 2)
+        lo, hi = max(0, int(t - 2 * max(period[t], glob))), int(t - min(period[t], glob) / 2)
         if hi <= lo:
             continue
         prev = np.arange(lo, hi)
-        cand = score[prev] - tightness * np.log((t - prev) / period[t]) ** 2
+        lag = (t - prev).astype(np.float64)
+        cost = np.minimum(np.log(lag / period[t]) ** 2, np.log(lag / glob) ** 2)
+        cand = score[prev] - tightness * cost
         k = int(np.argmax(cand))
         if cand[k] > 0:
             score[t] = local[t] + cand[k]
