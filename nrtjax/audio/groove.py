@@ -26,7 +26,8 @@ from .tracking import TrackerSettings, Tracking, track
 class Groove(NamedTuple):
     """The result of [`extract_groove`][].
 
-    - `beats`: beat times in seconds; `tempo_bpm`: median tempo from the beat intervals.
+    - `beats`: beat times in seconds, at the onsets (the envelope's latency compensated);
+        `tempo_bpm`: mean tempo from the beat intervals.
     - `phase_offset`: the motor phase (rad) read out as a beat.
     - `envelope`: the onset envelope; `tracking`: the GrFNN/ASHLE [`Tracking`][].
     - `events`: the [`DrumEvents`][] (kick, snare, hat, velocities, groove pattern).
@@ -194,7 +195,10 @@ def extract_groove_envelope(
                          "the tracker can follow.")
     tempo = float(60.0 * (beats.size - 1) / (beats[-1] - beats[0]))
     events = drum_events(beats, envelope.values, envelope.fs, duration=tr.ts[-1])
-    return Groove(beats, tempo, offset, envelope, tr, events)
+    # The envelope peaks early (its latency < 0): beats and drum events at the onsets.
+    lag = -float(envelope.latency)
+    events = events._replace(times=events.times + lag)
+    return Groove(beats + lag, tempo, offset, envelope, tr, events)
 
 
 def extract_groove(
