@@ -8,8 +8,8 @@ import pytest
 from nrtjax.audio.beat_eval import f_measure
 from nrtjax.audio.drum_events import HAT, KICK, SNARE, drum_events, grid_times
 from nrtjax.audio.features import onset_envelope
-from nrtjax.audio.groove import extract_groove_envelope
-from nrtjax.audio.tracking import TrackerSettings, periodicity, salience
+from nrtjax.audio.groove import _last_beat, align_beats, extract_groove_envelope, subframe_peaks
+from nrtjax.audio.tracking import TrackerSettings, Tracking, periodicity, salience
 
 SR = 22050
 
@@ -145,6 +145,46 @@ def test_periodicity_peaks_at_the_beat_not_the_offbeat():
     # with two harmonics the half-beat rate gets credit only for its second lag (a beat)
     p2 = periodicity(x, 100.0, np.array([2.0, 4.0]), harmonics=2)
     assert p2[0] > 0.95 and abs(p2[1] - 0.5 * (p[1] + p[0])) < 0.02
+
+
+def test_subframe_peaks_recovers_a_parabola_vertex():
+    # samples of -(x - v)^2 with v between frames: the 3-point vertex is exact
+    x = np.arange(20.0)
+    for v in (7.0, 7.3, 7.5, 6.6):
+        env = 10.0 - (x - v) ** 2
+        k = int(np.argmax(env))
+        np.testing.assert_allclose(subframe_peaks(env, np.array([k])), [v], atol=1e-12)
+    # a frame that is not a local peak, and the edges, are left where they are
+    env = np.array([0.0, 1.0, 2.0, 3.0, 2.5, 0.0])
+    np.testing.assert_array_equal(subframe_peaks(env, np.array([0, 1, 5])), [0.0, 1.0, 5.0])
+
+
+def test_last_beat_is_an_onset_peak_not_the_final_frame():
+    env = np.zeros(100)
+    env[90] = 5.0  # the last onset; frames after it are silent
+    score = np.arange(100.0)  # cumulative DP scores grow with time
+    assert _last_beat(score, env, 50) == 90
+    assert _last_beat(score, np.zeros(100), 50) == 99  # no peak: the best frame
+
+
+def _pulse_tracking(fs, n, motor_hz, global_hz):
+    ts = np.arange(n) / fs
+    return Tracking(ts=ts, phase=np.zeros(n), freq=np.full(n, motor_hz), amp=np.ones(n),
+                    forcing_phase=np.zeros(n), tempo_hz=global_hz, freqs=np.ones(1),
+                    profile_ts=np.zeros(1), profile=np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize("motor_hz, global_hz", [(1.5, 2.0), (2.0, 1.5)])
+def test_align_beats_takes_the_tempo_hypothesis_the_onsets_support(motor_hz, global_hz):
+    # pulses at 2 Hz; one of the two periods offered to the DP is 33 % off. With the
+    # wrong one alone the DP would skip or insert beats; with both it keeps every pulse.
+    fs, n = 100.0, 2000
+    env = np.zeros(n)
+    pulses = np.arange(25, n - 10, 50)
+    env[pulses] = 1.0
+    beats = align_beats(_pulse_tracking(fs, n, motor_hz, global_hz), env, fs, 0.0,
+                        phase_weight=0.0)
+    np.testing.assert_allclose(beats, pulses / fs, atol=1e-9)
 
 
 def test_drum_events_layout():

@@ -35,11 +35,15 @@ class AudioInfo(NamedTuple):
 
 class OnsetEnvelope(NamedTuple):
     """An onset envelope: `values` (frames,), sampled at `fs` Hz, frame k at `k / fs` s,
-    and `peak`, the largest absolute audio sample seen (to detect silent files)."""
+    `peak`, the largest absolute audio sample seen (to detect silent files), and
+    `latency` (s, negative: early), where the envelope peaks relative to a sharp onset
+    (see [`OnsetTracker.latency`][]); events read off the envelope's peaks are placed
+    at `t - latency`."""
 
     values: np.ndarray
     fs: float
     peak: float
+    latency: float = 0.0
 
 
 def audio_info(path: str | os.PathLike, *, min_duration: float = 2.0) -> AudioInfo:
@@ -157,6 +161,16 @@ class OnsetTracker:
     def fs(self) -> float:
         return self.sr / self.hop
 
+    @property
+    def latency(self) -> float:
+        """Where the envelope peaks relative to a sharp onset, in seconds: minus a
+        quarter window, `-n_fft / (4 sr)` (-11.6 ms at 22.05 or 44.1 kHz). A centred
+        frame sees an onset from half a window before its centre on, and the log-power
+        flux jumps before the window's bulk does. Measured on synthetic clicks, kicks,
+        snares and hats over a noise floor: -9 to -13 ms with 46 ms windows, -16 to
+        -19 ms with 64 ms windows (`tests/test_features.py`)."""
+        return -self.n_fft / (4.0 * self.sr)
+
     def push(self, block: np.ndarray, *, final: bool = False) -> np.ndarray:
         """Add samples; return the envelope frames that are now complete."""
         import librosa
@@ -190,7 +204,7 @@ def onset_envelope(audio: np.ndarray, sr: int, *, block_s: float = 30.0) -> Onse
     step = max(1, int(round(block_s * sr)))
     parts = [tracker.push(audio[i:i + step]) for i in range(0, audio.size, step)]
     parts.append(tracker.push(np.zeros(0, np.float32), final=True))
-    return OnsetEnvelope(np.concatenate(parts), tracker.fs, tracker.peak)
+    return OnsetEnvelope(np.concatenate(parts), tracker.fs, tracker.peak, tracker.latency)
 
 
 def onset_envelope_file(path: str | os.PathLike, *, block_s: float = 30.0,
@@ -207,4 +221,5 @@ def onset_envelope_file(path: str | os.PathLike, *, block_s: float = 30.0,
     if tracker.peak < 1e-6:
         raise AudioError(f"Audio file {info.path} is silent (peak below -120 dBFS); there is no "
                          "rhythm to analyse.")
-    return OnsetEnvelope(np.concatenate(parts), tracker.fs, tracker.peak), info
+    return OnsetEnvelope(np.concatenate(parts), tracker.fs, tracker.peak,
+                         tracker.latency), info
