@@ -19,8 +19,8 @@ class DataConfig:
     n_val: int = 12
     duration: float = 30.0
     fs: float = 256.0
-    tempo_min: float = 80.0
-    tempo_max: float = 160.0
+    tempo_min: float = 75.0
+    tempo_max: float = 170.0
     heldout_tempos: list[float] = dataclasses.field(
         default_factory=lambda: [70.0, 175.0, 85.0, 110.0, 135.0, 160.0])
     cache_dir: str | None = "outputs/surrogate_data"
@@ -99,7 +99,8 @@ def heldout_data(cfg: DataConfig, *, key):
     return nrt.surrogate.load_or_make(heldout_spec(cfg), key=key, cache_dir=cfg.cache_dir)
 
 
-def evaluate_and_plot(run: Run, model, data: dict, *, fs: float) -> dict:
+def evaluate_and_plot(run: Run, model, data: dict, *, fs: float,
+                      train_range: tuple[float, float]) -> dict:
     """Section-7 metrics on `data` (all songs, and split by pattern/tempo), the figure of
     the first song, and the per-song table."""
     metrics, pred = nrt.surrogate.evaluate.evaluate_dataset(model, data, fs=fs)
@@ -108,7 +109,7 @@ def evaluate_and_plot(run: Run, model, data: dict, *, fs: float) -> dict:
     metrics["per_song_tempo_bpm"] = tempo.tolist()
     metrics["per_song_pattern"] = [str(p) for p in data["pattern"]]
     plv = np.asarray(metrics["tracking_plv_per_song"])
-    outside = (tempo < 80) | (tempo > 160)
+    outside = (tempo < train_range[0]) | (tempo > train_range[1])
     metrics["tracking_plv_mean_unseen_patterns"] = float(plv[unseen].mean()) if unseen.any() else None
     metrics["tracking_plv_mean_outside_tempo_range"] = float(plv[outside].mean()) if outside.any() else None
     ts = np.arange(data["phase"].shape[1]) / fs

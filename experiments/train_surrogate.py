@@ -26,7 +26,7 @@ ABLATIONS = {"full": None, "no_plv": {"plv": 0.0}, "no_freq": {"freq": 0.0},
 
 @dataclasses.dataclass
 class OptimConfig:
-    steps: int = 1100
+    steps: int = 1200
     batch_size: int = 16
     crop: int = 1024
     warm: int = 512
@@ -111,7 +111,8 @@ def main(run: Run) -> dict:
     nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
     nrt.io.write_json(run.path("loss_curve.json"), log.parts)
     val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)
-    metrics = evaluate_and_plot(run, state.model, heldout, fs=cfg.data.fs)
+    metrics = evaluate_and_plot(run, state.model, heldout, fs=cfg.data.fs,
+                                train_range=(cfg.data.tempo_min, cfg.data.tempo_max))
     metrics |= {f"val_{k}": v for k, v in val_metrics.items() if not k.endswith("per_song")}
     metrics |= {"train_seconds": train_s, "steps": o.steps, "ablation": cfg.ablation,
                 "loss_weights": dataclasses.asdict(weights), "final_loss": log.losses[-1]

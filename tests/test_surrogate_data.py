@@ -147,3 +147,55 @@ def test_forcing_is_unit_magnitude_once_resonating():
     ph = np.unwrap(np.angle(np.asarray(sig.xs)))
     rate = (ph[-1] - ph[6 * 256]) / (2 * np.pi * 6.0)
     assert rate == pytest.approx(97 / 60, rel=0.01)
+
+
+def test_salience_corrects_build_up_and_applies_the_tempo_prior():
+    from nrtjax.surrogate.data import FORCING_SETTINGS, layer_freqs, salience
+
+    s = FORCING_SETTINGS
+    f = layer_freqs()
+    ts = np.array([0.0, 0.25, 2.0, 10.0])
+    rng = np.random.default_rng(0)
+    amp = rng.uniform(0.1, 1.0, (ts.size, f.size))
+    # NumPy reference, term by term: build-up 1 - exp(-|alpha| f t) (t floored), the
+    # octave above (zero past the top), tilt and a log-Gaussian prior in octaves.
+    t = np.maximum(ts, s["buildup_floor"])[:, None]
+    a = amp / (1 - np.exp(-abs(s["alpha"]) * f[None, :] * t))
+    k = s["per_octave"]
+    up = np.zeros_like(a)
+    up[:, : f.size - k] = a[:, k:]
+    weight = f ** (-s["tilt"]) * np.exp(-0.5 * (np.log2(f / s["prior_f"]) / s["prior_sd"]) ** 2)
+    ref = (a + s["harmonic"] * up) * weight[None, :]
+    got = np.asarray(salience(jnp.asarray(amp), jnp.asarray(f), jnp.asarray(ts)))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    # A resonance that is still building up: a linear oscillator driven at its own
+    # frequency from rest has |z| = A (1 - exp(-|alpha| f t)); corrected, all equal A.
+    A = 0.3
+    ring = A * (1 - np.exp(-abs(s["alpha"]) * f[None, :] * t))
+    flat = np.asarray(salience(jnp.asarray(ring), jnp.asarray(f), jnp.asarray(ts)))
+    np.testing.assert_allclose(flat / weight[None, :] / (1 + s["harmonic"] * (up > 0)), A,
+                               rtol=1e-12)
+
+
+def test_forcing_fades_in_over_the_fade_window():
+    from nrtjax.surrogate.data import FORCING_SETTINGS
+
+    t0, t1 = FORCING_SETTINGS["fade"]
+    onsets = np.arange(0.0, 8.0, 0.5)
+    sig = render_song(onsets, np.ones_like(onsets), 8.0)
+    mag = np.abs(np.asarray(sig.xs))
+    ts = np.asarray(sig.ts)
+    assert np.all(mag[ts <= t0] == 0)
+    ramp = (ts > t0) & (ts < t1)
+    assert np.all(mag[ramp] <= (ts[ramp] - t0) / (t1 - t0) + 1e-12)
+    assert mag[ts >= t1 + 0.5].min() > 0.95
+
+
+@pytest.mark.parametrize("bpm", [70.0, 175.0])
+def test_ground_truth_locks_to_metronomes_at_the_heldout_extremes(bpm):
+    # The held-out songs span 70-175 BPM; ASHLE_SETTINGS must let ASHLE lock there
+    # (oracle: the metronome's own phase).
+    sig = nrt.metronome(bpm / 60.0, 15.0, 256.0)
+    y = ground_truth(sig)
+    k = 5 * 256
+    assert float(nrt.plv(jnp.angle(y.z[k:]), jnp.angle(sig.xs[k:]))) > 0.99
