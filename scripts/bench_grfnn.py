@@ -8,7 +8,8 @@ Cases (DESIGN.md section 10), all measured in this one run so the ratios are fai
     and scaled linearly, stated in the output) vs NumPy vectorised over members;
  3. jax.grad of a loss on the 60 s run vs the forward run (w.r.t. alpha; then w.r.t. all 8
     parameters, also through diffeqsolve's RecursiveCheckpointAdjoint for comparison).
-Timings are warm (compiled once before timing), best of `--repeats`.
+Timings are warm (compiled once before timing), best of `--repeats` for nrtjax and the NumPy
+loops alike (the vectorised NumPy sweep, about a minute, is timed once).
 
     .venv/bin/python scripts/bench_grfnn.py [--duration 60] [--members 256] [--repeats 3]
 """
@@ -90,7 +91,7 @@ def main():
     slow = lambda: nrt.simulate(net, sig, dt=dt, adjoint=diffrax.RecursiveCheckpointAdjoint()).ys
     ref = numpy_rk4(freqs, -0.1, xs, args.fs)
     err = float(np.max(np.abs(np.asarray(fast()) - ref)))
-    t_np = best_time(lambda: numpy_rk4(freqs, -0.1, xs, args.fs), 1)
+    t_np = best_time(lambda: numpy_rk4(freqs, -0.1, xs, args.fs), args.repeats)
     t_fast = best_time(fast, args.repeats)
     t_slow = best_time(slow, args.repeats)
     res.update(single_numpy_s=t_np, single_fast_s=t_fast, single_diffeqsolve_s=t_slow,
@@ -114,7 +115,7 @@ def main():
     t_sweep = best_time(lambda: sweep(jnp.asarray(alphas)), args.repeats)
     k = args.loop_members
     t_loop = best_time(lambda: [numpy_rk4(freqs, a, xs, args.fs, save_every_step=False, tail_from=half)
-                                for a in alphas[:k]], 1) * args.members / k
+                                for a in alphas[:k]], args.repeats) * args.members / k
     t_vec = best_time(lambda: numpy_rk4(freqs, alphas[:, None], xs, args.fs, save_every_step=False,
                                         tail_from=half), 1)
     res.update(sweep_members=args.members, sweep_jax_s=t_sweep, sweep_numpy_loop_s=t_loop,
