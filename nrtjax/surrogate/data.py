@@ -16,6 +16,8 @@ from jaxtyping import Array, ArrayLike, Complex, Float, Int
 from .._dtypes import to_complex
 from .._signal import Signal
 from .._simulate import simulate
+from ..audio.tracking import log_prior
+from ..audio.tracking import salience as octave_salience
 from ..models import ASHLE, ASHLEState, GrFNN
 from ..models.ashle import unit_phasor
 from ._ashle import ComplexStateASHLE, real_state
@@ -88,12 +90,10 @@ def salience(amp: Float[Array, "time n"], freqs: Float[Array, " n"],
     with $\\hat a_k = |z_k| / (1 - e^{-|\\alpha| f_k \\max(t, t_f)})$ the amplitude
     corrected for its build-up (zero support past the grid's top)."""
     s = FORCING_SETTINGS
-    k = s["per_octave"]
     t = jnp.maximum(ts, s["buildup_floor"])[:, None]
     amp = amp / (1 - jnp.exp(-abs(s["alpha"]) * freqs[None, :] * t))
-    up = jnp.concatenate([amp[:, k:], jnp.zeros_like(amp[:, :k])], axis=1)
-    prior = jnp.exp(-0.5 * (jnp.log2(freqs / s["prior_f"]) / s["prior_sd"]) ** 2)
-    return (amp + s["harmonic"] * up) * (freqs ** (-s["tilt"]) * prior)[None, :]
+    prior = jnp.exp(log_prior(freqs, s["prior_f"], s["prior_sd"]))
+    return octave_salience(amp, s["per_octave"], s["harmonic"]) * (freqs ** (-s["tilt"]) * prior)[None, :]
 
 
 def track_peak(sal: Float[Array, "time n"]) -> Int[Array, " time"]:
