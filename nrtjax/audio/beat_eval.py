@@ -111,19 +111,19 @@ def grid_delay(
     shifts = np.arange(-np.floor(half / step), np.ceil(half / step)) * step
     shifts = shifts[(shifts >= -half) & (shifts < half)]
 
-    def fraction(shift: float) -> float:
+    def residuals(shift: float) -> np.ndarray:
+        """Each onset minus its nearest line of the grid shifted by `shift`."""
         g = grid + shift
         j = np.searchsorted(g, on).clip(1, g.size - 1)
-        dist = np.minimum(np.abs(on - g[j]), np.abs(on - g[j - 1]))
-        return float(np.mean(dist <= tolerance + 1e-12))
+        return on - np.where(np.abs(on - g[j]) < np.abs(on - g[j - 1]), g[j], g[j - 1])
+
+    def fraction(shift: float) -> float:
+        return float(np.mean(np.abs(residuals(shift)) <= tolerance + 1e-12))
 
     fr = np.array([fraction(s) for s in shifts])
     best = np.flatnonzero(fr == fr.max())
     shift = shifts[best[np.argmin(np.abs(shifts[best]))]]
     # Refine: a tolerance-wide plateau of shifts ties; take the median residual instead.
-    g = grid + shift
-    j = np.searchsorted(g, on).clip(1, g.size - 1)
-    near = np.where(np.abs(on - g[j]) < np.abs(on - g[j - 1]), g[j], g[j - 1])
-    res = on - near
+    res = residuals(shift)
     shift = shift + float(np.median(res[np.abs(res) <= tolerance + 1e-12]))
     return float(shift), fraction(shift), fraction(0.0)
