@@ -113,17 +113,15 @@ def _backward(ys, ys_bar, perturbed, diff, grid, k0, stride, n_save):
         lam, contrib = _rk4_step_vjp(field, params, grid[k], grid[k + 1], y, lam)
         return lam, jtu.tree_map(jnp.add, acc, contrib)
 
-    carry = (bar[-1], acc)
-    if stride == 1:
-        def body(carry, j):
-            lam, acc = back(carry, k0 + j, ys[j])
-            return (lam + bar[j], acc), None
-        carry, _ = jax.lax.scan(body, carry, jnp.arange(n_save - 2, -1, -1))
-    else:
-        def seg(carry, i):
+    def segment(carry, i):
+        """Back from saved state i + 1 to saved state i, then add state i's cotangent."""
+        if stride == 1:  # the step's input state is saved: nothing to recompute
+            lam, acc = back(carry, k0 + i, ys[i])
+        else:
             lam, acc = _backprop_run(field, params, back, grid, carry, ys[i], k0 + i * stride, stride)
-            return (lam + bar[i], acc), None
-        carry, _ = jax.lax.scan(seg, carry, jnp.arange(n_save - 2, -1, -1))
+        return (lam + bar[i], acc), None
+
+    carry, _ = jax.lax.scan(segment, (bar[-1], acc), jnp.arange(n_save - 2, -1, -1))
     if k0 > 0:
         carry = _backprop_run(field, params, back, grid, carry, y0, 0, k0)
     lam, acc = carry
