@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
-from ._solvers import RK4
+from ._solvers import RK4, scale
 
 
 @eqx.filter_jit
@@ -190,18 +190,20 @@ def _rk4_step_vjp(field, params, t0, t1, y, lam):
     stage by stage in reverse (Hager 2000, Numer. Math. 87, 247-282)."""
     h = t1 - t0
     th = t0 + 0.5 * h
-    # Step fractions in the state's dtype (RK4.step's own h/2 = th - t0 and h).
-    half, h = (th - t0).astype(y.dtype), h.astype(y.dtype)
+    # Step fractions in the state's real dtype (RK4.step's own h/2 = th - t0 and h),
+    # applied with `scale` as RK4.step applies them.
+    real = jnp.real(y).dtype
+    half, h = (th - t0).astype(real), h.astype(real)
     f1 = field(params, t0, y)
-    ya = y + half * f1
+    ya = y + scale(half, f1)
     f2 = field(params, th, ya)
-    yb = y + half * f2
+    yb = y + scale(half, f2)
     f3 = field(params, th, yb)
-    yc = y + 2 * half * f3
-    lc, p4 = field.transpose(params, t1, yc, h / 6 * lam)
-    lb, p3 = field.transpose(params, th, yb, 4 * half / 6 * lam + 2 * half * lc)
-    la, p2 = field.transpose(params, th, ya, 4 * half / 6 * lam + half * lb)
-    l0, p1 = field.transpose(params, t0, y, 2 * half / 6 * lam + half * la)
+    yc = y + scale(2 * half, f3)
+    lc, p4 = field.transpose(params, t1, yc, scale(h / 6, lam))
+    lb, p3 = field.transpose(params, th, yb, scale(4 * half / 6, lam) + scale(2 * half, lc))
+    la, p2 = field.transpose(params, th, ya, scale(4 * half / 6, lam) + scale(half, lb))
+    l0, p1 = field.transpose(params, t0, y, scale(2 * half / 6, lam) + scale(half, la))
     contrib = jtu.tree_map(lambda a, b, c, d: a + b + c + d, p1, p2, p3, p4)
     return lam + la + lb + lc + l0, contrib
 
