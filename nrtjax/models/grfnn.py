@@ -163,10 +163,14 @@ class GrFNN(AbstractModel):
 def intrinsic(z, freqs, scale, alpha, beta1, beta2, delta1, delta2, eps):
     """The canonical intrinsic dynamics, shared by layers and (with other names) Hebbian C."""
     r2 = jnp.real(z * jnp.conj(z))
-    er2 = eps * r2
-    real = scale * (alpha + beta1 * r2 + beta2 * eps * r2 * r2 / (1 - er2))
-    imag = 2 * jnp.pi * freqs + scale * (delta1 * r2 + delta2 * eps * r2 * r2 / (1 - er2))
-    return z * jax.lax.complex(real.astype(r2.dtype), imag.astype(r2.dtype))
+    dtype = r2.dtype
+    cubic = jax.lax.complex((scale * (alpha + beta1 * r2)).astype(dtype),
+                            (2 * jnp.pi * freqs + scale * delta1 * r2).astype(dtype))
+    # One division for both b2 terms, used once (as a complex number): XLA:CPU keeps a
+    # division that feeds two consumers out of their fused kernel, which would split an
+    # RK4 step into several kernels.
+    b2 = jax.lax.complex((scale * beta2).astype(dtype), (scale * delta2).astype(dtype))
+    return z * (cubic + b2 * (eps * r2 * r2 / (1 - eps * r2)).astype(b2.dtype))
 
 
 def guard_domain(dz: Complex[Array, "..."], z: Complex[Array, "..."], eps: Array) -> Complex[Array, "..."]:
