@@ -51,6 +51,42 @@ def test_grfnn_vector_field_matches_equations(input, spacing):
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_grfnn_field_derivatives_match_finite_differences():
+    """First and second derivatives of the field (the quintic term has its own jvp rule)
+    against central differences of the NumPy field above."""
+    f = np.array([0.7, 1.3, 2.9])
+    z = np.array([0.5 + 0.3j, -0.2 + 0.6j, 0.1 - 0.7j])
+    x = 0.3 * np.exp(0.7j)
+    p = dict(alpha=0.2, beta1=-1.3, beta2=-0.7, delta1=0.4, delta2=-0.2, eps=0.8)
+    sig = nrt.Signal(np.array([0.0, 1.0]), np.array([x, x]))
+
+    def field(q, zz):
+        args = dict(p, **q)
+        return _numpy_grfnn_field(zz, x, f, args["alpha"], args["beta1"], args["beta2"], args["delta1"],
+                                  args["delta2"], args["eps"], 1.0, "active", f)
+
+    def ours(q, zz):
+        return nrt.GrFNN(f, **dict(p, **q), input="active")(0.5, zz, sig)
+
+    h = 1e-6
+    for name in ("beta2", "delta2", "eps"):
+        got = jax.jacfwd(lambda v, n=name: ours({n: v}, jnp.asarray(z)))(p[name])
+        fd = (field({name: p[name] + h}, z) - field({name: p[name] - h}, z)) / (2 * h)
+        np.testing.assert_allclose(np.asarray(got), fd, rtol=1e-7, atol=1e-9)
+        rev = jax.grad(lambda v, n=name: jnp.sum(jnp.abs(ours({n: v}, jnp.asarray(z))) ** 2))(p[name])
+        fd = (np.sum(np.abs(field({name: p[name] + h}, z)) ** 2)
+              - np.sum(np.abs(field({name: p[name] - h}, z)) ** 2)) / (2 * h)
+        np.testing.assert_allclose(float(rev), fd, rtol=1e-7)
+    for dz in (1.0, 1j):  # along the real and the imaginary axis of every state
+        got = jax.jvp(lambda zz: ours({}, zz), (jnp.asarray(z),), (jnp.full(3, dz, dtype=jnp.complex128),))[1]
+        fd = (field({}, z + h * dz) - field({}, z - h * dz)) / (2 * h)
+        np.testing.assert_allclose(np.asarray(got), fd, rtol=1e-7, atol=1e-9)
+    h2 = 1e-4
+    got = jax.jacfwd(jax.jacfwd(lambda v: ours({"eps": v}, jnp.asarray(z))))(p["eps"])
+    fd = (field({"eps": p["eps"] + h2}, z) - 2 * field({}, z) + field({"eps": p["eps"] - h2}, z)) / h2**2
+    np.testing.assert_allclose(np.asarray(got), fd, rtol=1e-5, atol=1e-7)
+
+
 def test_grfnn_domain_guard_and_construction_errors():
     net = nrt.GrFNN(np.array([1.0]), eps=1.0)
     assert np.isnan(np.asarray(net(0.0, jnp.array([1.2 + 0j]), None))).all()

@@ -1,9 +1,11 @@
 """The canonical gradient-frequency neural network (one layer)."""
 
+import functools
 from typing import ClassVar
 
 import equinox as eqx
 import jax
+from jax.custom_derivatives import SymbolicZero
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float
@@ -170,7 +172,32 @@ def intrinsic(z, freqs, scale, alpha, beta1, beta2, delta1, delta2, eps):
     # division that feeds two consumers out of their fused kernel, which would split an
     # RK4 step into several kernels.
     b2 = jax.lax.complex((scale * beta2).astype(dtype), (scale * delta2).astype(dtype))
-    return z * (cubic + b2 * (eps * r2 * r2 / (1 - eps * r2)).astype(b2.dtype))
+    return z * (cubic + b2 * _quintic(r2, jnp.asarray(eps, dtype)).astype(b2.dtype))
+
+
+@jax.custom_jvp
+def _quintic(r2, eps):
+    """$\varepsilon r^4 / (1 - \varepsilon r^2)$ as a function of $r^2$."""
+    return eps * r2 * r2 / (1 - eps * r2)
+
+
+@functools.partial(_quintic.defjvp, symbolic_zeros=True)
+def _quintic_jvp(primals, tangents):
+    # One division per partial derivative, each used once, instead of the quotient rule's
+    # reuse of the primal quotient: XLA:CPU keeps a division with several consumers out of
+    # their fused kernels, and each such division is one more kernel per adjoint stage.
+    r2, eps = primals
+    dr2, deps = tangents
+    den = 1 - eps * r2
+    terms = []
+    if not isinstance(dr2, SymbolicZero):
+        terms.append(eps * r2 * (2 - eps * r2) / (den * den) * dr2)
+    if not isinstance(deps, SymbolicZero):
+        terms.append(r2 * r2 / (den * den) * deps)
+    out = _quintic(r2, eps)
+    if not terms:
+        return out, jnp.zeros_like(out)
+    return out, terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
 def guard_domain(dz: Complex[Array, "..."], z: Complex[Array, "..."], eps: Array) -> Complex[Array, "..."]:
