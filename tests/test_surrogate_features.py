@@ -134,3 +134,13 @@ def test_old_format_checkpoint_still_loads(getkey, tmp_path):
     path.with_suffix(".json").write_text(json.dumps({**old_keys, "freq_channel": True}))
     with pytest.raises(ValueError, match="old.eqx"):
         nrt.surrogate.load(path)
+
+
+def test_predict_refuses_a_stimulus_at_another_rate(getkey):
+    model = TCN(hidden=8, n_blocks=1, kernel=3, heads=2, window=8, freq_residual=True,
+                lock_f0=1.8, key=getkey())
+    sig = nrt.Signal.sampled(jnp.exp(2j * jnp.pi * 2.0 * jnp.arange(256) / 128.0), 128.0)
+    with pytest.raises(ValueError, match="256.0 Hz"):
+        nrt.surrogate.predict(model, sig)
+    ok = nrt.surrogate.predict(model, nrt.Signal.sampled(jnp.exp(2j * jnp.pi * 2.0 * jnp.arange(512) / 256.0), 256.0))
+    assert ok.freq.shape == (512,)
