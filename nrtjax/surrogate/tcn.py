@@ -201,9 +201,10 @@ class TCN(eqx.Module):
         - `hidden`, `n_blocks`, `kernel`, `dropout`: TCN width, depth, kernel size, dropout.
         - `heads`: attention heads (0 for no attention); `window`: attention span in steps.
         - `freq_center`, `freq_scale`: the affine map of the frequency output (Hz).
-        - `freq_residual`: predict the frequency as a residual around the forcing's own
-            frequency; `freq_channel`: feed that frequency as an extra input channel;
-            `freq_tau`: its smoothing time constant (s); `fs`: the input's sampling rate (Hz).
+        - `freq_residual`: predict the frequency as a residual around the reference
+            [`frequency_reference`][]; `freq_channel`: feed the reference as an extra input
+            channel; `freq_tau`: its smoothing time constant (s); `fs`: the input's
+            sampling rate (Hz).
         - `lock_f0`, `lock_elasticity`: if `lock_f0 > 0`, the reference is ASHLE's locked
             motor frequency for $f_0$ = `lock_f0` and $\\lambda_2/\\lambda_1$ = `lock_elasticity`.
         - `dtype`: parameter dtype (default float64 under x64, else float32).
@@ -230,6 +231,16 @@ class TCN(eqx.Module):
         """Steps of input history the convolutions see (attention adds `window`)."""
         return 1 + sum(2 * (b.conv1.kernel_size[0] - 1) * b.conv1.dilation[0] for b in self.blocks)
 
+    def frequency_reference(self, x: Float[Array, "channels time"]) -> Float[Array, " time"]:
+        """The input-derived frequency reference $f_r$ (Hz) of the frequency head, causal:
+        [`forcing_frequency`][] of channels 0 and 1, mapped through [`locked_frequency`][]
+        when `lock_f0 > 0`."""
+        f_r = forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
+                                prior=self.lock_f0 or self.freq_center)
+        if self.lock_f0 > 0:
+            f_r = locked_frequency(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+        return f_r
+
     def __call__(self, x: Float[Array, "channels time"], *, key: PRNGKeyArray | None = None,
                  inference: bool = True) -> Float[Array, "4 time"]:
         """Raw outputs `(cos, sin, f_hat, r_hat)`, shape `(4, time)`. Dropout is active
@@ -239,10 +250,7 @@ class TCN(eqx.Module):
         keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
         f_in = None
         if self.freq_residual or self.freq_channel:
-            f_r = forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
-                                    prior=self.lock_f0 or self.freq_center)
-            if self.lock_f0 > 0:
-                f_r = locked_frequency(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+            f_r = self.frequency_reference(x)
             f_in = ((f_r - self.freq_center) / self.freq_scale)[None].astype(x.dtype)
         h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
         for block, k in zip(self.blocks, keys):
