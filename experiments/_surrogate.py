@@ -51,6 +51,11 @@ class ModelConfig:
     window: int = 128
     freq_center: float = 2.0
     freq_scale: float = 0.5
+    freq_residual: bool = True
+    freq_channel: bool = False
+    freq_tau: float = 1.0
+    lock_f0: float = 1.8
+    lock_elasticity: float = 1.0
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -60,15 +65,20 @@ class ModelConfig:
         check_range("model.dropout", self.dropout, low=0.0, high=1.0, high_open=True)
         check_range("model.heads", self.heads, low=0)
         check_range("model.window", self.window, low=1)
+        check_range("model.freq_scale", self.freq_scale, low=0.0, low_open=True)
+        check_range("model.freq_tau", self.freq_tau, low=0.0, low_open=True, high=30.0)
+        check_range("model.lock_f0", self.lock_f0, low=0.0, high=10.0,
+                    hint="0 uses the forcing's frequency itself as the reference")
+        check_range("model.lock_elasticity", self.lock_elasticity, low=0.0, low_open=True)
         check_choice("model.dtype", self.dtype, ("float32", "float64"))
         if self.heads and self.hidden % self.heads:
             raise ValueError(f"model.hidden={self.hidden} must be divisible by "
                              f"model.heads={self.heads}.")
 
 
-def build_model(cfg: ModelConfig, *, key) -> nrt.surrogate.TCN:
+def build_model(cfg: ModelConfig, *, fs: float, key) -> nrt.surrogate.TCN:
     kw = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "dtype"}
-    return nrt.surrogate.TCN(**kw, dtype=jnp.dtype(cfg.dtype), key=key)
+    return nrt.surrogate.TCN(**kw, fs=fs, dtype=jnp.dtype(cfg.dtype), key=key)
 
 
 def heldout_spec(cfg: DataConfig) -> DatasetSpec:

@@ -87,7 +87,7 @@ def main(run: Run) -> dict:
     cfg = run.cfg
     k_data, k_model, k_train = jr.split(run.key, 3)
     train_set, heldout, val = datasets(cfg.data, key=k_data)
-    model = build_model(cfg.model, key=k_model)
+    model = build_model(cfg.model, fs=cfg.data.fs, key=k_model)
     o = cfg.optim
     optimizer = nrt.surrogate.make_optimizer(
         lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
@@ -107,7 +107,7 @@ def main(run: Run) -> dict:
         state, arrays, step_fn, steps=o.steps, checkpoint=ckpt, checkpoint_every=o.checkpoint_every,
         progress=cfg.progress, on_log=lambda i, p: run.log(p, step=i))
     train_s = time.perf_counter() - start
-    hyper = dataclasses.asdict(cfg.model)
+    hyper = {**dataclasses.asdict(cfg.model), "fs": cfg.data.fs}
     nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
     nrt.io.write_json(run.path("loss_curve.json"), log.parts)
     val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)

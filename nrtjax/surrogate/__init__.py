@@ -41,7 +41,13 @@ from .songs import (
     SongStyle as SongStyle,
     make_song as make_song,
 )
-from .tcn import TCN as TCN, CausalAttention as CausalAttention, TCNBlock as TCNBlock
+from .tcn import (
+    TCN as TCN,
+    CausalAttention as CausalAttention,
+    TCNBlock as TCNBlock,
+    forcing_frequency as forcing_frequency,
+    locked_frequency as locked_frequency,
+)
 from .train import (
     NonFiniteLossError as NonFiniteLossError,
     TrainState as TrainState,

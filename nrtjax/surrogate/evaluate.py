@@ -24,7 +24,12 @@ SHIPPED = CHECKPOINT_DIR / "surrogate.eqx"
 # ASHLE counts as locked to its stimulus on a song when PLV(angle z, angle F) >= LOCK_PLV.
 LOCK_PLV = 0.95
 MODEL_KEYS = ("in_channels", "hidden", "n_blocks", "kernel", "dropout", "heads", "window",
-              "freq_center", "freq_scale")
+              "freq_center", "freq_scale", "freq_residual", "freq_channel", "freq_tau", "fs", "lock_f0",
+              "lock_elasticity")
+# Keys a checkpoint config written before the forcing-frequency feature lacks, with the
+# values that rebuild such a model exactly (the plain TCN at 256 Hz).
+LEGACY_DEFAULTS = {"freq_residual": False, "freq_channel": False, "freq_tau": 0.5, "fs": 256.0,
+                   "lock_f0": 0.0, "lock_elasticity": 1.0}
 
 
 class SurrogateOutput(NamedTuple):
@@ -64,6 +69,9 @@ def predict(model: TCN, sig: Signal) -> SurrogateOutput:
     xs = jnp.asarray(sig.xs)
     if xs.ndim != 1 or not jnp.iscomplexobj(xs):
         raise ValueError("predict needs the complex single-channel stimulus from render_song.")
+    if sig.dt is None or abs(sig.fs - model.fs) > 1e-6 * model.fs:
+        raise ValueError(f"predict needs a stimulus sampled at {model.fs} Hz (the model's rate), "
+                         f"got fs={sig.fs}; render it with render_song(..., fs={model.fs}).")
     return predict_arrays(model, jnp.stack([jnp.real(xs), jnp.imag(xs)]))
 
 
@@ -90,7 +98,7 @@ def load(path: str | Path | None = None) -> TCN:
     if not path.exists() or not meta.exists():
         raise FileNotFoundError(f"Surrogate checkpoint {path} (and {meta.name} beside it) not "
                                 "found. Train one with `nrtjax train_surrogate`.")
-    hyper = json.loads(meta.read_text())
+    hyper = {**LEGACY_DEFAULTS, **json.loads(meta.read_text())}
     try:
         skeleton = TCN(**{k: hyper[k] for k in MODEL_KEYS}, dtype=jnp.dtype(hyper["dtype"]),
                        key=jr.key(0))

@@ -87,12 +87,90 @@ class CausalAttention(eqx.Module):
         return x + self.out(y)
 
 
+def _ema(x: Float[Array, "channels time"], decay: float) -> Float[Array, "channels time"]:
+    """Causal exponential moving average $y_t = d\\,y_{t-1} + (1-d)\\,x_t$, $y_{-1} = 0$,
+    by an associative scan (parallel over time, so it also runs well on a GPU)."""
+    a = jnp.full(x.shape, decay, x.dtype)
+
+    def combine(left, right):
+        return left[0] * right[0], right[0] * left[1] + right[1]
+
+    return jax.lax.associative_scan(combine, (a, (1 - decay) * x), axis=-1)[1]
+
+
+def forcing_frequency(x: Float[Array, "2 time"], *, fs: float, tau: float,
+                      prior: float) -> Float[Array, " time"]:
+    """A causal estimate (Hz) of the instantaneous frequency of the forcing $F = x_0 + i x_1$.
+
+    The forcing is a (faded-in) unit phasor whose angle advances at the tracked beat, so
+    its frequency is the angle of the phase increment $p_t = F_t \\bar F_{t-1}$ times
+    $f_s / 2\\pi$. With $P$ and $A$ the exponential moving averages (time constant `tau` s)
+    of $p_t$ and of $|F_t||F_{t-1}|$, the estimate is
+    $\\hat f = f_p + g\\,(\\arg P \\, f_s / 2\\pi - f_p)$ with the presence gate
+    $g = \\min(A / 10^{-3}, 1)$: where the forcing is still 0 (before its fade-in) it is
+    the `prior` $f_p$; once the forcing is present it is exactly its mean phase increment
+    over the last `tau` seconds in Hz (a steady phasor at $f$ gives $f$). Only samples up to $t$ enter, and the
+    averages weight each increment by $|F|^2$, so the faint start of the fade-in counts little.
+
+    **Arguments:** `x`: real and imaginary part, shape `(2, time)`; `fs`: sampling rate (Hz);
+    `tau`: smoothing time constant (s); `prior`: the value where there is no forcing (Hz).
+
+    **Returns:** shape `(time,)`, in Hz.
+    """
+    re, im = x[0], x[1]
+    re0 = jnp.concatenate([jnp.zeros_like(re[:1]), re[:-1]])
+    im0 = jnp.concatenate([jnp.zeros_like(im[:1]), im[:-1]])
+    inc = jnp.stack([re * re0 + im * im0, im * re0 - re * im0,
+                     jnp.hypot(re, im) * jnp.hypot(re0, im0)])
+    p_re, p_im, a = _ema(inc, math.exp(-1.0 / (tau * fs)))
+    f_est = jnp.arctan2(p_im, p_re) * (fs / (2 * math.pi))
+    gate = jnp.clip(a * 1e3, 0.0, 1.0)
+    return prior + gate * (f_est - prior)
+
+
+def locked_frequency(f_forcing: Float[Array, "*shape"], *, f0: float,
+                     elasticity: float) -> Float[Array, "*shape"]:
+    """ASHLE's learned motor frequency $f$ when locked to a forcing of frequency $f_F$
+    (Hz), from its steady state (Roman et al. 2023 equations, $a = 1$, $b = -1$, unit
+    drive $u_d$ of the motor oscillator $z$).
+
+    At lock, with $\\psi$ the phase of $u_d$ ahead of $z$ and $r = |z|$:
+    $\\dot f = 0$ gives $\\lambda_1 \\sin\\psi = \\lambda_2 (e^{(f - f_0)/f_0} - 1)$;
+    $\\dot r = 0$ gives $r - r^3 + \\cos\\psi = 0$; and $z$ turns at the forcing's rate,
+    $f (2\\pi + \\sin\\psi / r) = 2\\pi f_F$. This map $f \\mapsto f_F$ is increasing
+    up to $\\sin\\psi = 1$; it is tabulated on 1024 points and inverted by linear
+    interpolation (clamped at both ends).
+
+    **Arguments:** `f_forcing`: $f_F$ in Hz; `f0`: ASHLE's $f_0$ (Hz); `elasticity`:
+    $\\lambda_2 / \\lambda_1$.
+
+    **Returns:** $f$ in Hz, same shape and dtype.
+    """
+    f = jnp.linspace(0.02 * f0, f0 * (1 + math.log1p(1 / elasticity)), 1024,
+                     dtype=jnp.result_type(f_forcing, 0.0))
+    sin = elasticity * jnp.expm1((f - f0) / f0)
+    cos = jnp.sqrt(jnp.clip(1 - sin**2, 0.0, 1.0))
+    r = jnp.full_like(f, 1.5)  # Newton on r^3 - r - cos = 0 from above: converges to the largest root
+    for _ in range(12):
+        r = r - (r**3 - r - cos) / (3 * r**2 - 1)
+    return jnp.interp(f_forcing, f * (1 + sin / (2 * math.pi * r)), f)
+
+
 class TCN(eqx.Module):
     """The surrogate: input projection, residual TCN blocks (dilation $2^i$), causal
     attention, and a head giving $(\\cos\\phi, \\sin\\phi, \\hat f, \\hat r)$ per step.
 
     Frequencies are predicted as `freq_center + freq_scale * f_hat` and the amplitude as
-    `1 + r_hat`, so every output channel is of order 1.
+    `1 + r_hat`, so every output channel is of order 1. With `freq_residual=True` the
+    frequency output is a residual around a reference $f_r$ derived from the input alone:
+    the forcing's own causally estimated frequency $f_F$ ([`forcing_frequency`][]), or,
+    with `lock_f0 > 0`, ASHLE's steady-state motor frequency at lock to $f_F$
+    ([`locked_frequency`][] with $f_0$ = `lock_f0`, $\\lambda_2/\\lambda_1$ =
+    `lock_elasticity`). Then `f_hat = (f_r - freq_center) / freq_scale + head`: the network
+    learns only the (bounded) transient offset, and the output follows the stimulus beyond
+    the tempi seen in training. With `freq_channel=True` the normalised
+    $(f_r - $ `freq_center`$) / $ `freq_scale` is also an extra input channel. Both off
+    (the class default) is the plain TCN.
 
     The seed architecture is the default: 6 blocks, hidden 128, kernel 5, dropout 0.15,
     4 heads.
@@ -104,33 +182,64 @@ class TCN(eqx.Module):
     head: eqx.nn.Conv1d
     freq_center: float = eqx.field(static=True)
     freq_scale: float = eqx.field(static=True)
+    freq_residual: bool = eqx.field(static=True)
+    freq_channel: bool = eqx.field(static=True)
+    freq_tau: float = eqx.field(static=True)
+    fs: float = eqx.field(static=True)
+    lock_f0: float = eqx.field(static=True)
+    lock_elasticity: float = eqx.field(static=True)
 
     def __init__(self, in_channels: int = 2, hidden: int = 128, n_blocks: int = 6,
                  kernel: int = 5, dropout: float = 0.15, heads: int = 4, window: int = 256,
-                 *, freq_center: float = 2.0, freq_scale: float = 0.5, dtype=None,
-                 key: PRNGKeyArray):
+                 *, freq_center: float = 2.0, freq_scale: float = 0.5,
+                 freq_residual: bool = False, freq_channel: bool = False,
+                 freq_tau: float = 0.5, fs: float = 256.0, lock_f0: float = 0.0,
+                 lock_elasticity: float = 1.0, dtype=None, key: PRNGKeyArray):
         """**Arguments:**
 
         - `in_channels`: input channels (2: real and imaginary part of the forcing).
         - `hidden`, `n_blocks`, `kernel`, `dropout`: TCN width, depth, kernel size, dropout.
         - `heads`: attention heads (0 for no attention); `window`: attention span in steps.
         - `freq_center`, `freq_scale`: the affine map of the frequency output (Hz).
+        - `freq_residual`: predict the frequency as a residual around the reference
+            [`frequency_reference`][]; `freq_channel`: feed the reference as an extra input
+            channel; `freq_tau`: its smoothing time constant (s); `fs`: the input's
+            sampling rate (Hz).
+        - `lock_f0`, `lock_elasticity`: if `lock_f0 > 0`, the reference is ASHLE's locked
+            motor frequency for $f_0$ = `lock_f0` and $\\lambda_2/\\lambda_1$ = `lock_elasticity`.
         - `dtype`: parameter dtype (default float64 under x64, else float32).
         - `key`: PRNG key for initialisation.
         """
+        if freq_tau <= 0 or fs <= 0 or lock_f0 < 0 or lock_elasticity <= 0:
+            raise ValueError(f"freq_tau={freq_tau}, fs={fs} and lock_elasticity="
+                             f"{lock_elasticity} must be positive, lock_f0={lock_f0} >= 0.")
         keys = jr.split(key, n_blocks + 3)
-        self.proj = eqx.nn.Conv1d(in_channels, hidden, 1, dtype=dtype, key=keys[0])
+        self.proj = eqx.nn.Conv1d(in_channels + int(freq_channel), hidden, 1, dtype=dtype,
+                                  key=keys[0])
         self.blocks = tuple(TCNBlock(hidden, kernel, 2**i, dropout, dtype=dtype, key=keys[i + 1])
                             for i in range(n_blocks))
         self.attention = (CausalAttention(hidden, heads, window, dtype=dtype, key=keys[-2])
                           if heads > 0 else None)
         self.head = eqx.nn.Conv1d(hidden, 4, 1, dtype=dtype, key=keys[-1])
         self.freq_center, self.freq_scale = freq_center, freq_scale
+        self.freq_residual, self.freq_channel = freq_residual, freq_channel
+        self.freq_tau, self.fs = freq_tau, fs
+        self.lock_f0, self.lock_elasticity = lock_f0, lock_elasticity
 
     @property
     def receptive_field(self) -> int:
         """Steps of input history the convolutions see (attention adds `window`)."""
         return 1 + sum(2 * (b.conv1.kernel_size[0] - 1) * b.conv1.dilation[0] for b in self.blocks)
+
+    def frequency_reference(self, x: Float[Array, "channels time"]) -> Float[Array, " time"]:
+        """The input-derived frequency reference $f_r$ (Hz) of the frequency head, causal:
+        [`forcing_frequency`][] of channels 0 and 1, mapped through [`locked_frequency`][]
+        when `lock_f0 > 0`."""
+        f_r = forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
+                                prior=self.lock_f0 or self.freq_center)
+        if self.lock_f0 > 0:
+            f_r = locked_frequency(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+        return f_r
 
     def __call__(self, x: Float[Array, "channels time"], *, key: PRNGKeyArray | None = None,
                  inference: bool = True) -> Float[Array, "4 time"]:
@@ -139,9 +248,16 @@ class TCN(eqx.Module):
         if not inference and key is None:
             raise ValueError("TCN needs a key when inference=False (dropout).")
         keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
-        h = self.proj(x)
+        f_in = None
+        if self.freq_residual or self.freq_channel:
+            f_r = self.frequency_reference(x)
+            f_in = ((f_r - self.freq_center) / self.freq_scale)[None].astype(x.dtype)
+        h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
         for block, k in zip(self.blocks, keys):
             h = block(h, key=k, inference=inference)
         if self.attention is not None:
             h = self.attention(h)
-        return self.head(h)
+        out = self.head(h)
+        if self.freq_residual:
+            out = out.at[2].add(f_in[0].astype(out.dtype))
+        return out
