@@ -109,17 +109,18 @@ def heldout_data(cfg: DataConfig, *, key):
     return nrt.surrogate.load_or_make(heldout_spec(cfg), key=key, cache_dir=cfg.cache_dir)
 
 
-def evaluate_and_plot(run: Run, model, data: dict, *, fs: float,
-                      train_range: tuple[float, float]) -> dict:
-    """Section-7 metrics on `data` (all songs, and split by pattern/tempo), the figure of
-    the first song, and the per-song table."""
+def evaluate_and_plot(run: Run, model, data: dict, data_cfg: DataConfig) -> dict:
+    """Section-7 metrics on `data` (all songs, and split by pattern and by whether the
+    tempo lies outside `data_cfg`'s training range), the figure of the first song, and
+    the per-song table."""
+    fs = data_cfg.fs
     metrics, pred = nrt.surrogate.evaluate.evaluate_dataset(model, data, fs=fs)
     tempo = np.asarray(data["tempo_bpm"])
     unseen = np.isin(np.asarray(data["pattern"]), list(HELDOUT_PATTERNS))
     metrics["per_song_tempo_bpm"] = tempo.tolist()
     metrics["per_song_pattern"] = [str(p) for p in data["pattern"]]
     plv = np.asarray(metrics["tracking_plv_per_song"])
-    outside = (tempo < train_range[0]) | (tempo > train_range[1])
+    outside = (tempo < data_cfg.tempo_min) | (tempo > data_cfg.tempo_max)
     metrics["tracking_plv_mean_unseen_patterns"] = float(plv[unseen].mean()) if unseen.any() else None
     metrics["tracking_plv_mean_outside_tempo_range"] = float(plv[outside].mean()) if outside.any() else None
     ts = np.arange(data["phase"].shape[1]) / fs

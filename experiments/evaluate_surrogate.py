@@ -30,8 +30,7 @@ def main(run: Run) -> dict:
     # The same key branch as train_surrogate's held-out set for the same seed.
     k_data = jr.split(run.key, 3)[0]
     data = heldout_data(cfg.data, key=data_keys(k_data)[1])
-    metrics = evaluate_and_plot(run, model, data, fs=cfg.data.fs,
-                                train_range=(cfg.data.tempo_min, cfg.data.tempo_max))
+    metrics = evaluate_and_plot(run, model, data, cfg.data)
     metrics["checkpoint"] = cfg.checkpoint or "shipped"
     return metrics
 

@@ -111,8 +111,7 @@ def main(run: Run) -> dict:
     nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
     nrt.io.write_json(run.path("loss_curve.json"), log.parts)
     val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)
-    metrics = evaluate_and_plot(run, state.model, heldout, fs=cfg.data.fs,
-                                train_range=(cfg.data.tempo_min, cfg.data.tempo_max))
+    metrics = evaluate_and_plot(run, state.model, heldout, cfg.data)
     metrics |= {f"val_{k}": v for k, v in val_metrics.items() if not k.endswith("per_song")}
     metrics |= {"train_seconds": train_s, "steps": o.steps, "ablation": cfg.ablation,
                 "loss_weights": dataclasses.asdict(weights), "final_loss": log.losses[-1]

@@ -117,11 +117,13 @@ def forcing_frequency(x: Float[Array, "2 time"], *, fs: float, tau: float,
 
     **Returns:** shape `(time,)`, in Hz.
     """
+    def delayed(a):  # a_{t-1}, zero before the first sample
+        return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])
+
     re, im = x[0], x[1]
-    re0 = jnp.concatenate([jnp.zeros_like(re[:1]), re[:-1]])
-    im0 = jnp.concatenate([jnp.zeros_like(im[:1]), im[:-1]])
-    inc = jnp.stack([re * re0 + im * im0, im * re0 - re * im0,
-                     jnp.hypot(re, im) * jnp.hypot(re0, im0)])
+    re0, im0 = delayed(re), delayed(im)
+    mag = jnp.hypot(re, im)
+    inc = jnp.stack([re * re0 + im * im0, im * re0 - re * im0, mag * delayed(mag)])
     p_re, p_im, a = _ema(inc, math.exp(-1.0 / (tau * fs)))
     f_est = jnp.arctan2(p_im, p_re) * (fs / (2 * math.pi))
     gate = jnp.clip(a * 1e3, 0.0, 1.0)
