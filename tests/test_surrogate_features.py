@@ -1,5 +1,6 @@
-"""The frequency reference of the surrogate's frequency head: the forcing's causal
-frequency estimate and ASHLE's locked motor frequency, against independent references."""
+"""The references of the surrogate's frequency and phase heads: the forcing's causal
+frequency estimate, ASHLE's locked motor frequency and its steady lag, against
+independent references."""
 
 import json
 
@@ -11,7 +12,7 @@ import pytest
 
 import nrtjax as nrt
 from nrtjax.surrogate import TCN
-from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency
+from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency, locked_lag
 
 FS = 256.0
 
@@ -60,10 +61,11 @@ def test_forcing_frequency_is_causal(getkey):
     assert not np.allclose(a[250:], b[250:])
 
 
-def _motor_steady_f(f_forcing, *, f0, lam1, lam2, seconds=20.0, fs=128.0):
+def _motor_steady(f_forcing, *, f0, lam1, lam2, seconds=20.0, fs=128.0):
     """ASHLE's motor oscillator z and frequency f (Roman et al. 2023, a = 1, b = -1) driven
-    by the unit phasor exp(i 2 pi f_F t), classical RK4 in NumPy; mean f over the last 5 s
-    (20 s at 128 Hz agree with 60 s at 256 Hz to 1e-5 Hz)."""
+    by the unit phasor u = exp(i 2 pi f_F t), classical RK4 in NumPy; over the last 5 s, the
+    mean f and the mean lag of z behind u, arg <u conj(z)> (20 s at 128 Hz agree with 60 s
+    at 256 Hz to 1e-5 Hz)."""
     def vf(t, y):
         z, f = y
         u = np.exp(2j * np.pi * f_forcing * t)
@@ -71,7 +73,7 @@ def _motor_steady_f(f_forcing, *, f0, lam1, lam2, seconds=20.0, fs=128.0):
         return np.array([f * (z * (1 + 2j * np.pi - abs(z) ** 2) + u),
                          f * (-lam1 * np.real(1j * u * np.conj(uz))
                               - lam2 * (np.exp((f.real - f0) / f0) - 1))])
-    h, y, fs_ = 1.0 / fs, np.array([0.5 + 0j, f_forcing + 0j]), []
+    h, y, fs_, lag = 1.0 / fs, np.array([0.5 + 0j, f_forcing + 0j]), [], 0j
     n = int(seconds * fs)
     for k in range(n):
         t = k * h
@@ -80,16 +82,21 @@ def _motor_steady_f(f_forcing, *, f0, lam1, lam2, seconds=20.0, fs=128.0):
         y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         if k >= n - 5 * fs:
             fs_.append(y[1].real)
-    return float(np.mean(fs_))
+            lag += np.exp(2j * np.pi * f_forcing * (t + h)) * np.conj(y[0]) / abs(y[0])
+    return float(np.mean(fs_)), float(np.angle(lag))
 
 
 @pytest.mark.parametrize("f_forcing", [1.2, 2.4, 2.95])
-def test_locked_frequency_matches_simulated_ashle_steady_state(f_forcing):
-    want = _motor_steady_f(f_forcing, f0=1.8, lam1=1.0, lam2=1.0)
-    got = float(locked_frequency(jnp.asarray(f_forcing), f0=1.8, elasticity=1.0))
-    assert got == pytest.approx(want, abs=2e-3)
+def test_locked_frequency_and_lag_match_simulated_ashle_steady_state(f_forcing):
+    want_f, want_lag = _motor_steady(f_forcing, f0=1.8, lam1=1.0, lam2=1.0)
+    got = locked_frequency(jnp.asarray(f_forcing), f0=1.8, elasticity=1.0)
+    assert float(got) == pytest.approx(want_f, abs=2e-3)
     if f_forcing > 1.8:
-        assert got < f_forcing  # the elasticity holds f below a faster forcing
+        assert float(got) < f_forcing  # the elasticity holds f below a faster forcing
+    cos, sin = locked_lag(got, f0=1.8, elasticity=1.0)
+    assert float(cos) ** 2 + float(sin) ** 2 == pytest.approx(1.0, abs=1e-12)
+    assert float(jnp.arctan2(sin, cos)) == pytest.approx(want_lag, abs=5e-3)
+    assert np.sign(want_lag) == np.sign(f_forcing - 1.8)  # z trails a faster forcing
 
 
 def test_locked_frequency_fixed_point_and_monotone():
@@ -117,6 +124,60 @@ def test_residual_head_is_reference_plus_offset_and_causal(getkey, lock_f0, chan
     np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
 
 
+def test_phase_residual_is_forcing_phase_minus_locked_lag_and_causal(getkey):
+    key = getkey()
+    make = lambda phase: TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
+                             freq_residual=True, freq_tau=0.3, lock_f0=1.8,
+                             phase_residual=phase, key=key)
+    model = make(True)
+    x, t = _phasor(np.full(600, 2.6), start=0.5, fade=0.5)
+    x = jnp.asarray(x)
+    # With the head's phase rows zeroed the output phasor is the reference: the forcing
+    # phase less the steady lag psi, sin psi = (e^{(f - f0)/f0} - 1), f the locked frequency
+    # of the reference (written out here in NumPy), of magnitude min(|F| / 0.1, 1).
+    zero = eqx.tree_at(lambda m: (m.head.weight, m.head.bias), model,
+                       (model.head.weight.at[:2].set(0.0), model.head.bias.at[:2].set(0.0)))
+    out = np.asarray(zero(x))
+    f_lock = np.asarray(locked_frequency(forcing_frequency(x, fs=FS, tau=0.3, prior=1.8),
+                                         f0=1.8, elasticity=1.0))
+    psi = np.arcsin(np.expm1((f_lock - 1.8) / 1.8))
+    forcing = np.asarray(x[0] + 1j * x[1])
+    want = np.abs(forcing) / np.maximum(np.abs(forcing), 0.1) * np.exp(1j * (np.angle(forcing) - psi))
+    np.testing.assert_allclose(out[0] + 1j * out[1], want, atol=1e-12)
+    assert np.all(out[:2, t < 0.5] == 0.0)  # no forcing yet: the head's (zero) output as is
+    # Frequency and amplitude rows are untouched by the phase reference.
+    np.testing.assert_array_equal(out[2:], np.asarray(make(False)(x))[2:])
+    y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
+    np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
+
+
+def test_tempo_clip_inputs_are_tempo_invariant_and_causal(getkey):
+    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, freq_residual=True,
+                freq_tau=0.3, lock_f0=1.8, phase_residual=True, tempo_clip=(75.0, 170.0),
+                key=getkey())
+    assert model.proj.in_channels == 3
+    settled = slice(int(2.5 * FS), None)
+    chans = {}
+    for hz in (3.0, 3.3, 2.0):
+        x, t = _phasor(np.full(900, hz), start=0.2, fade=0.3)
+        chans[hz] = np.asarray(model.invariant_channels(jnp.asarray(x)))
+        # presence 0 before the forcing and 1 once |F| >= 0.1; no frequency deviation on a
+        # steady phasor once the estimate has settled
+        assert np.all(chans[hz][0, t < 0.2] == 0.0) and np.all(chans[hz][0, settled] == 1.0)
+        np.testing.assert_allclose(chans[hz][1, settled], 0.0, atol=1e-9)
+    # Above the clip (170 BPM = 2.83 Hz) two tempi look alike to the network: the clipped
+    # reference is ASHLE's locked frequency at 2.83 Hz for both.
+    want = (float(locked_frequency(jnp.asarray(170.0 / 60), f0=1.8, elasticity=1.0)) - 2.0) / 0.5
+    for hz in (3.0, 3.3):
+        np.testing.assert_allclose(chans[hz][2, settled], want, rtol=1e-9)
+    assert abs(chans[2.0][2, -1] - want) > 0.3  # inside the range it follows the tempo
+    x = jnp.asarray(_phasor(np.full(600, 3.1), start=0.2, fade=0.3)[0])
+    y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
+    np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
+    with pytest.raises(ValueError, match="tempo_clip"):
+        TCN(hidden=8, n_blocks=1, freq_residual=True, tempo_clip=(75.0, 170.0), key=getkey())
+
+
 def test_old_format_checkpoint_still_loads(getkey, tmp_path):
     model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, dropout=0.0,
                 dtype=jnp.float32, key=getkey())
@@ -127,7 +188,8 @@ def test_old_format_checkpoint_still_loads(getkey, tmp_path):
                 "dtype": "float32"}
     path.with_suffix(".json").write_text(json.dumps(old_keys))
     loaded = nrt.surrogate.load(path)
-    assert not loaded.freq_residual and not loaded.freq_channel
+    assert not (loaded.freq_residual or loaded.freq_channel or loaded.phase_residual)
+    assert loaded.tempo_clip is None
     x = jr.normal(getkey(), (2, 64), dtype=jnp.float32)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     # A config of another architecture fails with a message naming the file.

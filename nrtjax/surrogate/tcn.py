@@ -1,6 +1,7 @@
 """The surrogate network: a causal TCN followed by causal (sliding-window) attention."""
 
 import math
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -158,6 +159,17 @@ def locked_frequency(f_forcing: Float[Array, "*shape"], *, f0: float,
     return jnp.interp(f_forcing, f * (1 + sin / (2 * math.pi * r)), f)
 
 
+def locked_lag(f: Float[Array, "*shape"], *, f0: float, elasticity: float
+               ) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
+    """$(\cos\psi, \sin\psi)$ of ASHLE's steady phase lag $\psi$ of the motor oscillator
+    behind its drive at lock, for a locked motor frequency $f$ (Hz): from $\dot f = 0$,
+    $\sin\psi = (\lambda_2/\lambda_1)(e^{(f - f_0)/f_0} - 1)$ (clipped to $[-1, 1]$), the
+    same relation [`locked_frequency`][] inverts. The sensory oscillator's own lag behind
+    the forcing is neglected ($\gamma \ll \lambda_1 F_d$)."""
+    sin = jnp.clip(elasticity * jnp.expm1((f - f0) / f0), -1.0, 1.0)
+    return jnp.sqrt(1 - sin**2), sin
+
+
 class TCN(eqx.Module):
     """The surrogate: input projection, residual TCN blocks (dilation $2^i$), causal
     attention, and a head giving $(\\cos\\phi, \\sin\\phi, \\hat f, \\hat r)$ per step.
@@ -173,6 +185,21 @@ class TCN(eqx.Module):
     the tempi seen in training. With `freq_channel=True` the normalised
     $(f_r - $ `freq_center`$) / $ `freq_scale` is also an extra input channel. Both off
     (the class default) is the plain TCN.
+
+    With `phase_residual=True` the phase output is taken relative to a reference phasor
+    $u = F e^{-i\psi} / \max(|F|, 0.1)$: the forcing's phase minus ASHLE's steady lag
+    at lock ([`locked_lag`][] of the frequency reference; $\psi = 0$ if `lock_f0 = 0`),
+    of magnitude $\min(|F| / 0.1, 1)$. With $w = c + i s$ from the head, the output
+    phasor is $u(1 + w) + (1 - |u|) w$: absolute where there is no forcing yet, a
+    correction of the locked phase once there is, so $w = 0$ is exact lock.
+
+    With `tempo_clip = (lo, hi)` (BPM; needs both residual heads) the network does not see
+    the rotating forcing itself but three tempo-invariant channels: the presence
+    $\min(|F|/0.1, 1)$, the deviation of the forcing's instantaneous frequency from its
+    causal estimate $f_F$ (times the presence), and ASHLE's locked frequency at $f_F$
+    clipped to $[lo, hi]/60$ Hz (the training tempi), the last two in units of
+    `freq_scale`. Beyond the training tempi the network then sees inputs like those at
+    the nearest trained tempo, while the two references carry the tempo itself.
 
     The seed architecture is the default: 6 blocks, hidden 128, kernel 5, dropout 0.15,
     4 heads.
@@ -190,13 +217,16 @@ class TCN(eqx.Module):
     fs: float = eqx.field(static=True)
     lock_f0: float = eqx.field(static=True)
     lock_elasticity: float = eqx.field(static=True)
+    phase_residual: bool = eqx.field(static=True)
+    tempo_clip: tuple[float, float] | None = eqx.field(static=True)
 
     def __init__(self, in_channels: int = 2, hidden: int = 128, n_blocks: int = 6,
                  kernel: int = 5, dropout: float = 0.15, heads: int = 4, window: int = 256,
                  *, freq_center: float = 2.0, freq_scale: float = 0.5,
                  freq_residual: bool = False, freq_channel: bool = False,
                  freq_tau: float = 0.5, fs: float = 256.0, lock_f0: float = 0.0,
-                 lock_elasticity: float = 1.0, dtype=None, key: PRNGKeyArray):
+                 lock_elasticity: float = 1.0, phase_residual: bool = False,
+                 tempo_clip: Sequence[float] | None = None, dtype=None, key: PRNGKeyArray):
         """**Arguments:**
 
         - `in_channels`: input channels (2: real and imaginary part of the forcing).
@@ -209,15 +239,25 @@ class TCN(eqx.Module):
             sampling rate (Hz).
         - `lock_f0`, `lock_elasticity`: if `lock_f0 > 0`, the reference is ASHLE's locked
             motor frequency for $f_0$ = `lock_f0` and $\\lambda_2/\\lambda_1$ = `lock_elasticity`.
+        - `phase_residual`: predict the phase relative to the forcing's phase minus ASHLE's
+            steady lag (see above).
+        - `tempo_clip`: `(lo, hi)` BPM: feed the network tempo-invariant channels instead of
+            the forcing, the tempo clipped to this range (see above; `None`: the forcing).
         - `dtype`: parameter dtype (default float64 under x64, else float32).
         - `key`: PRNG key for initialisation.
         """
         if freq_tau <= 0 or fs <= 0 or lock_f0 < 0 or lock_elasticity <= 0:
             raise ValueError(f"freq_tau={freq_tau}, fs={fs} and lock_elasticity="
                              f"{lock_elasticity} must be positive, lock_f0={lock_f0} >= 0.")
+        if tempo_clip is not None:
+            tempo_clip = tuple(float(v) for v in tempo_clip)
+            if not (len(tempo_clip) == 2 and freq_residual and phase_residual
+                    and 0 < tempo_clip[0] < tempo_clip[1]):
+                raise ValueError(f"tempo_clip={tempo_clip} needs 0 < lo < hi (BPM) and "
+                                 "freq_residual=True, phase_residual=True.")
         keys = jr.split(key, n_blocks + 3)
-        self.proj = eqx.nn.Conv1d(in_channels + int(freq_channel), hidden, 1, dtype=dtype,
-                                  key=keys[0])
+        n_in = 3 if tempo_clip is not None else in_channels + int(freq_channel)
+        self.proj = eqx.nn.Conv1d(n_in, hidden, 1, dtype=dtype, key=keys[0])
         self.blocks = tuple(TCNBlock(hidden, kernel, 2**i, dropout, dtype=dtype, key=keys[i + 1])
                             for i in range(n_blocks))
         self.attention = (CausalAttention(hidden, heads, window, dtype=dtype, key=keys[-2])
@@ -227,6 +267,8 @@ class TCN(eqx.Module):
         self.freq_residual, self.freq_channel = freq_residual, freq_channel
         self.freq_tau, self.fs = freq_tau, fs
         self.lock_f0, self.lock_elasticity = lock_f0, lock_elasticity
+        self.phase_residual = phase_residual
+        self.tempo_clip = tempo_clip
 
     @property
     def receptive_field(self) -> int:
@@ -237,11 +279,31 @@ class TCN(eqx.Module):
         """The input-derived frequency reference $f_r$ (Hz) of the frequency head, causal:
         [`forcing_frequency`][] of channels 0 and 1, mapped through [`locked_frequency`][]
         when `lock_f0 > 0`."""
-        f_r = forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
-                                prior=self.lock_f0 or self.freq_center)
+        return self._lock_map(self._forcing_estimate(x))
+
+    def _forcing_estimate(self, x):
+        return forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
+                                 prior=self.lock_f0 or self.freq_center)
+
+    def _lock_map(self, f_forcing):
         if self.lock_f0 > 0:
-            f_r = locked_frequency(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
-        return f_r
+            return locked_frequency(f_forcing, f0=self.lock_f0, elasticity=self.lock_elasticity)
+        return f_forcing
+
+    def invariant_channels(self, x: Float[Array, "channels time"]) -> Float[Array, "3 time"]:
+        """The network's input when `tempo_clip` is set (class docstring): presence,
+        frequency deviation and clipped locked frequency, causal."""
+        re, im = x[0], x[1]
+        mag = jnp.hypot(re, im)
+        presence = jnp.minimum(mag / 0.1, 1.0)
+        re0 = jnp.concatenate([jnp.zeros_like(re[:1]), re[:-1]])
+        im0 = jnp.concatenate([jnp.zeros_like(im[:1]), im[:-1]])
+        inst = jnp.arctan2(im * re0 - re * im0, re * re0 + im * im0) * (self.fs / (2 * math.pi))
+        f_F = self._forcing_estimate(x)
+        lo, hi = self.tempo_clip
+        ref = self._lock_map(jnp.clip(f_F, lo / 60.0, hi / 60.0))
+        return jnp.stack([presence, presence * (inst - f_F) / self.freq_scale,
+                          (ref - self.freq_center) / self.freq_scale]).astype(x.dtype)
 
     def __call__(self, x: Float[Array, "channels time"], *, key: PRNGKeyArray | None = None,
                  inference: bool = True) -> Float[Array, "4 time"]:
@@ -251,10 +313,13 @@ class TCN(eqx.Module):
             raise ValueError("TCN needs a key when inference=False (dropout).")
         keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
         f_in = None
-        if self.freq_residual or self.freq_channel:
+        if self.freq_residual or self.freq_channel or self.phase_residual:
             f_r = self.frequency_reference(x)
             f_in = ((f_r - self.freq_center) / self.freq_scale)[None].astype(x.dtype)
-        h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
+        if self.tempo_clip is not None:
+            h = self.proj(self.invariant_channels(x))
+        else:
+            h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
         for block, k in zip(self.blocks, keys):
             h = block(h, key=k, inference=inference)
         if self.attention is not None:
@@ -262,4 +327,20 @@ class TCN(eqx.Module):
         out = self.head(h)
         if self.freq_residual:
             out = out.at[2].add(f_in[0].astype(out.dtype))
+        if self.phase_residual:
+            out = out.at[:2].set(self._relative_to_lock(out[:2], x[:2], f_r))
         return out
+
+    def _relative_to_lock(self, w: Float[Array, "2 time"], forcing: Float[Array, "2 time"],
+                          f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
+        """$u(1 + w) + (1 - |u|) w$ with the reference phasor $u$ (class docstring)."""
+        re, im = forcing[0].astype(w.dtype), forcing[1].astype(w.dtype)
+        mag = jnp.hypot(re, im)
+        re, im = re / jnp.maximum(mag, 0.1), im / jnp.maximum(mag, 0.1)
+        if self.lock_f0 > 0:
+            cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+            cos, sin = cos.astype(w.dtype), sin.astype(w.dtype)
+            re, im = re * cos + im * sin, im * cos - re * sin  # times e^{-i psi}
+        c, s = 1 + w[0], w[1]
+        keep = 1 - jnp.hypot(re, im)
+        return jnp.stack([re * c - im * s + keep * w[0], re * s + im * c + keep * w[1]])
