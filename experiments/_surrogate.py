@@ -56,6 +56,8 @@ class ModelConfig:
     freq_tau: float = 1.0
     lock_f0: float = 1.8
     lock_elasticity: float = 1.0
+    phase_residual: bool = True
+    tempo_clip: list[float] | None = dataclasses.field(default_factory=lambda: [75.0, 170.0])
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -70,6 +72,14 @@ class ModelConfig:
         check_range("model.lock_f0", self.lock_f0, low=0.0, high=10.0,
                     hint="0 uses the forcing's frequency itself as the reference")
         check_range("model.lock_elasticity", self.lock_elasticity, low=0.0, low_open=True)
+        if self.tempo_clip is not None:
+            if len(self.tempo_clip) != 2 or not (self.freq_residual and self.phase_residual):
+                raise ValueError(f"model.tempo_clip={list(self.tempo_clip)} must be [low, high] "
+                                 "BPM (the training tempi, e.g. [75, 170]) and needs "
+                                 "model.freq_residual=true and model.phase_residual=true.")
+            check_range("model.tempo_clip[0]", self.tempo_clip[0], low=20.0, high=300.0)
+            check_range("model.tempo_clip[1]", self.tempo_clip[1], low=self.tempo_clip[0],
+                        low_open=True, high=300.0)
         check_choice("model.dtype", self.dtype, ("float32", "float64"))
         if self.heads and self.hidden % self.heads:
             raise ValueError(f"model.hidden={self.hidden} must be divisible by "

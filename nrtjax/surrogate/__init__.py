@@ -47,6 +47,7 @@ from .tcn import (
     TCNBlock as TCNBlock,
     forcing_frequency as forcing_frequency,
     locked_frequency as locked_frequency,
+    locked_lag as locked_lag,
 )
 from .train import (
     NonFiniteLossError as NonFiniteLossError,
