@@ -99,6 +99,23 @@ def _ema(x: Float[Array, "channels time"], decay: float) -> Float[Array, "channe
     return jax.lax.associative_scan(combine, (a, (1 - decay) * x), axis=-1)[1]
 
 
+# |F| at and above which the forcing counts as fully present (the phase references and the
+# tempo-invariant input ramp in below it).
+PRESENCE = 0.1
+
+
+def _increments(x: Float[Array, "2 time"]):
+    """$p_t = F_t \bar F_{t-1}$ as (real, imaginary) and $|F_t||F_{t-1}|$, with
+    $F_{-1} = 0$."""
+    def delayed(a):
+        return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])
+
+    re, im = x[0], x[1]
+    re0, im0 = delayed(re), delayed(im)
+    mag = jnp.hypot(re, im)
+    return re * re0 + im * im0, im * re0 - re * im0, mag * delayed(mag)
+
+
 def forcing_frequency(x: Float[Array, "2 time"], *, fs: float, tau: float,
                       prior: float) -> Float[Array, " time"]:
     """A causal estimate (Hz) of the instantaneous frequency of the forcing $F = x_0 + i x_1$.
@@ -118,14 +135,7 @@ def forcing_frequency(x: Float[Array, "2 time"], *, fs: float, tau: float,
 
     **Returns:** shape `(time,)`, in Hz.
     """
-    def delayed(a):  # a_{t-1}, zero before the first sample
-        return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])
-
-    re, im = x[0], x[1]
-    re0, im0 = delayed(re), delayed(im)
-    mag = jnp.hypot(re, im)
-    inc = jnp.stack([re * re0 + im * im0, im * re0 - re * im0, mag * delayed(mag)])
-    p_re, p_im, a = _ema(inc, math.exp(-1.0 / (tau * fs)))
+    p_re, p_im, a = _ema(jnp.stack(_increments(x)), math.exp(-1.0 / (tau * fs)))
     f_est = jnp.arctan2(p_im, p_re) * (fs / (2 * math.pi))
     gate = jnp.clip(a * 1e3, 0.0, 1.0)
     return prior + gate * (f_est - prior)
@@ -293,12 +303,9 @@ class TCN(eqx.Module):
     def invariant_channels(self, x: Float[Array, "channels time"]) -> Float[Array, "3 time"]:
         """The network's input when `tempo_clip` is set (class docstring): presence,
         frequency deviation and clipped locked frequency, causal."""
-        re, im = x[0], x[1]
-        mag = jnp.hypot(re, im)
-        presence = jnp.minimum(mag / 0.1, 1.0)
-        re0 = jnp.concatenate([jnp.zeros_like(re[:1]), re[:-1]])
-        im0 = jnp.concatenate([jnp.zeros_like(im[:1]), im[:-1]])
-        inst = jnp.arctan2(im * re0 - re * im0, re * re0 + im * im0) * (self.fs / (2 * math.pi))
+        presence = jnp.minimum(jnp.hypot(x[0], x[1]) / PRESENCE, 1.0)
+        p_re, p_im, _ = _increments(x[:2])
+        inst = jnp.arctan2(p_im, p_re) * (self.fs / (2 * math.pi))
         f_F = self._forcing_estimate(x)
         lo, hi = self.tempo_clip
         ref = self._lock_map(jnp.clip(f_F, lo / 60.0, hi / 60.0))
@@ -336,7 +343,7 @@ class TCN(eqx.Module):
         """$u(1 + w) + (1 - |u|) w$ with the reference phasor $u$ (class docstring)."""
         re, im = forcing[0].astype(w.dtype), forcing[1].astype(w.dtype)
         mag = jnp.hypot(re, im)
-        re, im = re / jnp.maximum(mag, 0.1), im / jnp.maximum(mag, 0.1)
+        re, im = re / jnp.maximum(mag, PRESENCE), im / jnp.maximum(mag, PRESENCE)
         if self.lock_f0 > 0:
             cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
             cos, sin = cos.astype(w.dtype), sin.astype(w.dtype)
