@@ -8,10 +8,10 @@ a stimulus with a 2 Hz fundamental and harmonics:
 - `harmonics`: a complex tone $\\sum_{k=1}^{K} e^{i2\\pi k f t}$ with equal amplitudes, so no
   component is louder than the fundamental.
 
-The default layer is damped ($\alpha = -0.5$): its resonance half-width, about
-$|\alpha|/2\pi \approx 8\%$ of $f$, is comparable to the grid spacing (10% for 30 oscillators
+The default layer is damped ($\\alpha = -0.5$): its resonance half-width, about
+$|\\alpha|/2\\pi \\approx 8\\%$ of $f$, is comparable to the grid spacing (10% for 30 oscillators
 over 4 octaves), so the 2 Hz component, which falls between two oscillators (1.91 and
-2.10 Hz), is seen by both. A critical layer ($\alpha = 0$) responds in a band much narrower
+2.10 Hz), is seen by both. A critical layer ($\\alpha = 0$) responds in a band much narrower
 than the grid spacing, so its profile samples the spectrum only where an oscillator happens
 to sit on a harmonic (6.0 and 8.0 Hz do): run with `alpha=0` to see it (README).
 

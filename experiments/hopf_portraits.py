@@ -6,14 +6,14 @@ is compared with the analytic $\\sqrt{-\\alpha/\\beta}$ for $\\alpha > 0$ (0 oth
 
 Resonance curves: the oscillator driven by $F e^{i2\\pi f_s t}$ for forcing frequencies
 `fmin`-`fmax` Hz (log-spaced), one vmapped run per (alpha, f_s); the response is the
-amplitude at the forcing frequency, $|\langle z e^{-i2\pi f_s t}\rangle|$ over the second
+amplitude at the forcing frequency, $|\\langle z e^{-i2\\pi f_s t}\\rangle|$ over the second
 half (equal to $|z|$ when 1:1 locked; small for a self-oscillator that does not lock). For $\\alpha \\le 0$ the driven steady state is unique and
 exact: $r^2[(\\alpha + \\beta r^2)^2 + (2\\pi(f - f_s))^2] = F^2$; the measured curve is
 compared with it.
 
 metrics.json fields: `alphas`, `final_radius` (measured final radius per alpha, mean over
 initial states), `final_radius_exact`, `radius_max_err` (max over alphas and initial states),
-`limit_radius` ($\sqrt{-\alpha/\beta}$ or 0), `forcing_hz`,
+`limit_radius` ($\\sqrt{-\\alpha/\\beta}$ or 0), `forcing_hz`,
 `resonance_peak_hz` (per alpha, interpolated), `natural_hz`, `steady_state_max_rel_err`
 (per alpha <= 0, max over forcing frequencies; null for alpha > 0), `n_failed`, `seed`.
 """

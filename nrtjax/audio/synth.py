@@ -92,7 +92,7 @@ def _attack(n: int, sr: int) -> np.ndarray:
 
 def _bright(x: np.ndarray, order: int) -> np.ndarray:
     """White noise through `order` first differences: a high-pass with gain
-    $|2\sin(\pi f/sr)|^{order}$ (+6 dB/octave each), cheap enough for streaming."""
+    $|2\\sin(\\pi f/sr)|^{order}$ (+6 dB/octave each), cheap enough for streaming."""
     for _ in range(order):
         x = np.diff(x, prepend=0.0)
     return x

@@ -130,7 +130,7 @@ def _fd_hessian(loss, theta: Float[Array, " p"]) -> Float[Array, "p p"]:
 
     Works with every Diffrax adjoint (forward mode over RecursiveCheckpointAdjoint's
     custom VJP is not available), at the cost of $2p$ gradients. The step is relative,
-    $h_j = \epsilon^{1/3} \max(|\theta_j|, 1)$, the optimum for central differences.
+    $h_j = \\epsilon^{1/3} \\max(|\\theta_j|, 1)$, the optimum for central differences.
     """
     grad = jax.grad(loss)
     h = jnp.finfo(theta.dtype).eps ** (1 / 3) * jnp.maximum(jnp.abs(theta), 1.0)

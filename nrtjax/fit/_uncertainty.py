@@ -14,7 +14,7 @@ def laplace(hessian: Float[Array, "*s p p"], loss: Float[Array, "*s"], n_obs: Fl
     residual; its Hessian at the optimum is $\\frac{n}{2\\sigma^2} H$, so
     $\\mathrm{Cov} = \\frac{2\\hat\\sigma^2}{n} H^{-1}$ with $\\hat\\sigma^2 = nL/(n-p)$.
     $H^{-1}$ is taken through the eigendecomposition; a direction with an eigenvalue at the
-    noise level of the Hessian ($10\epsilon^{2/3}$ of the largest) gets infinite variance (the data do not constrain it).
+    noise level of the Hessian ($10\\epsilon^{2/3}$ of the largest) gets infinite variance (the data do not constrain it).
     """
     p = hessian.shape[-1]
     sym = 0.5 * (hessian + jnp.swapaxes(hessian, -1, -2))

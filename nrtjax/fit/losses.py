@@ -116,9 +116,9 @@ class SummaryResiduals(eqx.Module):
     relative to the SMT condition too.
 
     In ASHLE's 1:1 steady state $f' = 0$ gives
-    $\lambda_1 \sin(\angle d - \angle z) = \lambda_2 (e^{(f - f_0)/f_0} - 1)$, so the
-    motor's lag depends on $\lambda_1, \lambda_2$ through $\lambda_2/\lambda_1$ (and
-    $\gamma/\lambda_1$ through the sensory oscillator's much smaller lag): asynchronies
+    $\\lambda_1 \\sin(\\angle d - \\angle z) = \\lambda_2 (e^{(f - f_0)/f_0} - 1)$, so the
+    motor's lag depends on $\\lambda_1, \\lambda_2$ through $\\lambda_2/\\lambda_1$ (and
+    $\\gamma/\\lambda_1$ through the sensory oscillator's much smaller lag): asynchronies
     alone identify the ratio, not the pair.
     """
 

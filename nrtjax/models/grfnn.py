@@ -177,7 +177,7 @@ def intrinsic(z, freqs, scale, alpha, beta1, beta2, delta1, delta2, eps):
 
 @jax.custom_jvp
 def _quintic(r2, eps):
-    """$\varepsilon r^4 / (1 - \varepsilon r^2)$ as a function of $r^2$."""
+    """$\\varepsilon r^4 / (1 - \\varepsilon r^2)$ as a function of $r^2$."""
     return eps * r2 * r2 / (1 - eps * r2)
 
 

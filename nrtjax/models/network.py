@@ -103,7 +103,7 @@ class Connection(eqx.Module):
     def input(self, y: Complex[Array, " ns"], z: Complex[Array, " nt"], c: Array,
               eps_source: Array, eps_target: Array) -> Complex[Array, " nt"]:
         """Input to the target oscillators `z` from the source state `y` (the monomial
-        factor of 2freq uses the source layer's $\varepsilon$, $A$ and $P$ the target's)."""
+        factor of 2freq uses the source layer's $\\varepsilon$, $A$ and $P$ the target's)."""
         se = to_complex(jnp.sqrt(eps_target), z.dtype)
         w = to_complex(self.weight, z.dtype)
         if self.coupling == "1freq":

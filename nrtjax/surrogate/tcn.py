@@ -105,7 +105,7 @@ PRESENCE = 0.1
 
 
 def _increments(x: Float[Array, "2 time"]):
-    """$p_t = F_t \bar F_{t-1}$ as (real, imaginary) and $|F_t||F_{t-1}|$, with
+    """$p_t = F_t \\bar F_{t-1}$ as (real, imaginary) and $|F_t||F_{t-1}|$, with
     $F_{-1} = 0$."""
     def delayed(a):
         return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])
@@ -171,11 +171,11 @@ def locked_frequency(f_forcing: Float[Array, "*shape"], *, f0: float,
 
 def locked_lag(f: Float[Array, "*shape"], *, f0: float, elasticity: float
                ) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
-    """$(\cos\psi, \sin\psi)$ of ASHLE's steady phase lag $\psi$ of the motor oscillator
-    behind its drive at lock, for a locked motor frequency $f$ (Hz): from $\dot f = 0$,
-    $\sin\psi = (\lambda_2/\lambda_1)(e^{(f - f_0)/f_0} - 1)$ (clipped to $[-1, 1]$), the
+    """$(\\cos\\psi, \\sin\\psi)$ of ASHLE's steady phase lag $\\psi$ of the motor oscillator
+    behind its drive at lock, for a locked motor frequency $f$ (Hz): from $\\dot f = 0$,
+    $\\sin\\psi = (\\lambda_2/\\lambda_1)(e^{(f - f_0)/f_0} - 1)$ (clipped to $[-1, 1]$), the
     same relation [`locked_frequency`][] inverts. The sensory oscillator's own lag behind
-    the forcing is neglected ($\gamma \ll \lambda_1 F_d$)."""
+    the forcing is neglected ($\\gamma \\ll \\lambda_1 F_d$)."""
     sin = jnp.clip(elasticity * jnp.expm1((f - f0) / f0), -1.0, 1.0)
     return jnp.sqrt(1 - sin**2), sin
 
@@ -197,15 +197,15 @@ class TCN(eqx.Module):
     (the class default) is the plain TCN.
 
     With `phase_residual=True` the phase output is taken relative to a reference phasor
-    $u = F e^{-i\psi} / \max(|F|, 0.1)$: the forcing's phase minus ASHLE's steady lag
-    at lock ([`locked_lag`][] of the frequency reference; $\psi = 0$ if `lock_f0 = 0`),
-    of magnitude $\min(|F| / 0.1, 1)$. With $w = c + i s$ from the head, the output
+    $u = F e^{-i\\psi} / \\max(|F|, 0.1)$: the forcing's phase minus ASHLE's steady lag
+    at lock ([`locked_lag`][] of the frequency reference; $\\psi = 0$ if `lock_f0 = 0`),
+    of magnitude $\\min(|F| / 0.1, 1)$. With $w = c + i s$ from the head, the output
     phasor is $u(1 + w) + (1 - |u|) w$: absolute where there is no forcing yet, a
     correction of the locked phase once there is, so $w = 0$ is exact lock.
 
     With `tempo_clip = (lo, hi)` (BPM; needs both residual heads) the network does not see
     the rotating forcing itself but three tempo-invariant channels: the presence
-    $\min(|F|/0.1, 1)$, the deviation of the forcing's instantaneous frequency from its
+    $\\min(|F|/0.1, 1)$, the deviation of the forcing's instantaneous frequency from its
     causal estimate $f_F$ (times the presence), and ASHLE's locked frequency at $f_F$
     clipped to $[lo, hi]/60$ Hz (the training tempi), the last two in units of
     `freq_scale`. Beyond the training tempi the network then sees inputs like those at
