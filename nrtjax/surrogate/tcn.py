@@ -300,13 +300,17 @@ class TCN(eqx.Module):
             return locked_frequency(f_forcing, f0=self.lock_f0, elasticity=self.lock_elasticity)
         return f_forcing
 
-    def invariant_channels(self, x: Float[Array, "channels time"]) -> Float[Array, "3 time"]:
+    def invariant_channels(self, x: Float[Array, "channels time"],
+                           f_F: Float[Array, " time"] | None = None) -> Float[Array, "3 time"]:
         """The network's input when `tempo_clip` is set (class docstring): presence,
-        frequency deviation and clipped locked frequency, causal."""
+        frequency deviation and clipped locked frequency, causal. `f_F`: the forcing's
+        frequency estimate if already computed ([`forcing_frequency`][] with this model's
+        settings)."""
         presence = jnp.minimum(jnp.hypot(x[0], x[1]) / PRESENCE, 1.0)
         p_re, p_im, _ = _increments(x[:2])
         inst = jnp.arctan2(p_im, p_re) * (self.fs / (2 * math.pi))
-        f_F = self._forcing_estimate(x)
+        if f_F is None:
+            f_F = self._forcing_estimate(x)
         lo, hi = self.tempo_clip
         ref = self._lock_map(jnp.clip(f_F, lo / 60.0, hi / 60.0))
         return jnp.stack([presence, presence * (inst - f_F) / self.freq_scale,
@@ -321,10 +325,11 @@ class TCN(eqx.Module):
         keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
         f_in = None
         if self.freq_residual or self.freq_channel or self.phase_residual:
-            f_r = self.frequency_reference(x)
+            f_F = self._forcing_estimate(x)
+            f_r = self._lock_map(f_F)
             f_in = ((f_r - self.freq_center) / self.freq_scale)[None].astype(x.dtype)
-        if self.tempo_clip is not None:
-            h = self.proj(self.invariant_channels(x))
+        if self.tempo_clip is not None:  # needs both residuals, so f_F is set
+            h = self.proj(self.invariant_channels(x, f_F))
         else:
             h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
         for block, k in zip(self.blocks, keys):
