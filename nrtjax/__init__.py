@@ -1,6 +1,7 @@
 """nrtjax: Neural Resonance Theory in JAX (oscillator models, fitting, surrogates, I/O)."""
 
 from . import analysis as analysis, io as io, models as models
+from ._compile import CPU_COMPILER_OPTIONS as CPU_COMPILER_OPTIONS
 from ._signal import (
     Signal as Signal,
     click_train as click_train,

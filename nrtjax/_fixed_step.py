@@ -21,10 +21,11 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
+from ._compile import filter_jit_tuned
 from ._solvers import RK4, scale
 
 
-@eqx.filter_jit
+@filter_jit_tuned
 def scan_fixed(model, signal, y0, solver, grid, k0: int, stride: int, n_save: int):
     """Save the state at grid indices `k0 + i * stride`, `i < n_save`."""
     term = diffrax.ODETerm(model)

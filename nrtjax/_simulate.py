@@ -11,6 +11,7 @@ import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
+from ._compile import filter_jit_tuned
 from ._fixed_step import elementwise_ok, scan_elementwise, scan_fixed
 from ._signal import Signal
 from ._solvers import RK4
@@ -134,7 +135,7 @@ def _strided_indices(saveat, t0: float, dt: float, n: int) -> tuple[int, int, in
     return int(k[0]), int(strides[0]) if strides.size else 1, int(k.size)
 
 
-@eqx.filter_jit
+@filter_jit_tuned
 def _diffeqsolve(model, signal, y0, solver, controller, save_ts, grid, adjoint, max_steps, dt0):
     term = diffrax.ODETerm(model)
     if save_ts is None:

@@ -10,6 +10,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PyTree
 
+from ._compile import filter_jit_tuned
+
 
 def _batch_size(members: PyTree) -> int:
     sizes = {jnp.shape(leaf)[0] for leaf in jtu.tree_leaves(members)}
@@ -59,7 +61,7 @@ def sharded_vmap(
         raise ValueError("sharded_vmap needs at least one device.")
     mesh = Mesh(np.asarray(devices), ("members",))
     sharding = NamedSharding(mesh, PartitionSpec("members"))
-    batched = eqx.filter_jit(jax.vmap(fn))
+    batched = filter_jit_tuned(jax.vmap(fn))
 
     def call(members: PyTree) -> PyTree:
         n = _batch_size(members)

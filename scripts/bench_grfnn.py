@@ -5,9 +5,11 @@ Cases (DESIGN.md section 10), all measured in this one run so the ratios are fai
     nrt.simulate (fast path), nrt.simulate through diffeqsolve, and a NumPy RK4 loop;
  2. a 256-member sweep over alpha (mean amplitude over the last 30 s per member):
     jax.vmap of nrt.simulate vs the NumPy loop run member by member (timed on a few members
-    and scaled linearly, stated in the output) vs NumPy vectorised over members;
+    and scaled linearly, stated in the output) vs NumPy vectorised over members; the sweep
+    runs through nrt.sharded_vmap, and once more as a plain jax.jit(jax.vmap(...));
  3. jax.grad of a loss on the 60 s run vs the forward run (w.r.t. alpha; then w.r.t. all 8
-    parameters, also through diffeqsolve's RecursiveCheckpointAdjoint for comparison).
+    parameters, also through diffeqsolve's RecursiveCheckpointAdjoint for comparison), each
+    jitted with compiler_options=nrt.CPU_COMPILER_OPTIONS as the README recommends.
 Timings are warm (compiled once before timing), best of `--repeats` for nrtjax and the NumPy
 loops alike (the vectorised NumPy sweep, about a minute, is timed once).
 
@@ -104,15 +106,17 @@ def main():
     half = steps // 2
     save = np.arange(half, steps + 1, int(args.fs)) * dt
 
-    @jax.jit
-    def sweep(al):
-        def one(a):
-            ys = nrt.simulate(nrt.GrFNN(freqs, alpha=a, beta1=-1.0, beta2=-1.0, eps=1.0), sig, dt=dt,
-                              saveat=save, throw=False).ys
-            return jnp.mean(jnp.abs(ys), axis=0)
-        return jax.vmap(one)(al)
+    def one(a):
+        ys = nrt.simulate(nrt.GrFNN(freqs, alpha=a, beta1=-1.0, beta2=-1.0, eps=1.0), sig, dt=dt,
+                          saveat=save, throw=False).ys
+        return jnp.mean(jnp.abs(ys), axis=0)
 
+    # nrt.sharded_vmap (the sweep job's path) compiles with nrt.CPU_COMPILER_OPTIONS; a plain
+    # jax.jit of jax.vmap compiles with XLA's defaults unless given them, as the README says.
+    sweep = nrt.sharded_vmap(one)
+    sweep_plain = jax.jit(jax.vmap(one))
     t_sweep = best_time(lambda: sweep(jnp.asarray(alphas)), args.repeats)
+    t_sweep_plain = best_time(lambda: sweep_plain(jnp.asarray(alphas)), args.repeats)
     k = args.loop_members
     t_loop = best_time(lambda: [numpy_rk4(freqs, a, xs, args.fs, save_every_step=False, tail_from=half)
                                 for a in alphas[:k]], args.repeats) * args.members / k
@@ -120,10 +124,12 @@ def main():
                                         tail_from=half), 1)
     res.update(sweep_members=args.members, sweep_jax_s=t_sweep, sweep_numpy_loop_s=t_loop,
                sweep_numpy_vectorised_s=t_vec, sweep_speedup_vs_loop=t_loop / t_sweep,
-               sweep_speedup_vs_vectorised=t_vec / t_sweep, loop_members_timed=k)
-    print(f"[2] {args.members}-member sweep: nrt vmap {t_sweep:.2f} s | NumPy member by member {t_loop:.1f} s "
-          f"(timed on {k}, scaled) -> {t_loop / t_sweep:.1f}x (target >= 30x) | NumPy vectorised "
-          f"{t_vec:.2f} s -> {t_vec / t_sweep:.2f}x (target > 1x)")
+               sweep_speedup_vs_vectorised=t_vec / t_sweep, loop_members_timed=k,
+               sweep_plain_jit_s=t_sweep_plain, sweep_plain_speedup_vs_loop=t_loop / t_sweep_plain)
+    print(f"[2] {args.members}-member sweep: nrt.sharded_vmap {t_sweep:.2f} s | NumPy member by member "
+          f"{t_loop:.1f} s (timed on {k}, scaled) -> {t_loop / t_sweep:.1f}x (target >= 30x) | NumPy "
+          f"vectorised {t_vec:.2f} s -> {t_vec / t_sweep:.2f}x (target > 1x) | plain jax.jit(jax.vmap) "
+          f"{t_sweep_plain:.2f} s -> {t_loop / t_sweep_plain:.1f}x")
 
     # 3. gradient through the 60 s run.
     def loss_net(m, adjoint=None):
@@ -133,8 +139,8 @@ def main():
     def loss(a):
         return loss_net(nrt.GrFNN(freqs, alpha=a, beta1=-1.0, beta2=-1.0, eps=1.0))
 
-    fwd = jax.jit(loss)
-    grad = jax.jit(jax.grad(loss))
+    fwd = jax.jit(loss, compiler_options=nrt.CPU_COMPILER_OPTIONS)
+    grad = jax.jit(jax.grad(loss), compiler_options=nrt.CPU_COMPILER_OPTIONS)
     t_fwd = best_time(lambda: fwd(-0.1), args.repeats)
     t_grad = best_time(lambda: grad(-0.1), args.repeats)
     res.update(forward_s=t_fwd, grad_s=t_grad, grad_over_forward=t_grad / t_fwd)
@@ -143,8 +149,10 @@ def main():
     # 3b. the same loss differentiated w.r.t. every parameter of the layer (8 leaves), and
     # through diffeqsolve (RecursiveCheckpointAdjoint) instead of the fast path's RK4 adjoint.
     net_all = nrt.GrFNN(freqs, alpha=-0.1, beta1=-1.0, beta2=-1.0, delta1=0.1, eps=0.9)
-    grad_all = eqx.filter_jit(eqx.filter_grad(loss_net))
-    grad_rm = eqx.filter_jit(eqx.filter_grad(lambda m: loss_net(m, diffrax.RecursiveCheckpointAdjoint())))
+    opts = nrt.CPU_COMPILER_OPTIONS
+    grad_all = eqx.filter_jit(eqx.filter_grad(loss_net), compiler_options=opts)
+    grad_rm = eqx.filter_jit(eqx.filter_grad(lambda m: loss_net(m, diffrax.RecursiveCheckpointAdjoint())),
+                             compiler_options=opts)
     t_all = best_time(lambda: grad_all(net_all), args.repeats)
     t_rm = best_time(lambda: grad_rm(net_all), args.repeats)
     res.update(grad_all_params_s=t_all, grad_all_params_over_forward=t_all / t_fwd,
