@@ -13,7 +13,7 @@ import jax.tree_util as jtu
 # step of a GrFNN layer ran at 4 doubles per instruction instead of 8. Preferring 512 bits
 # made that step 1.8x faster on this project's AMD EPYC (Zen 5) machine, with bit-identical
 # results (elementwise arithmetic, no reassociation: fast-math stays off). A CPU without
-# AVX-512 keeps its widest registers, and other backends ignore `xla_cpu_*` options.
+# AVX-512 keeps its widest registers. Only CPU computations get them (`filter_jit_tuned`).
 CPU_COMPILER_OPTIONS: dict[str, int] = {"xla_cpu_prefer_vector_width": 512}
 
 
@@ -27,9 +27,15 @@ def _top_level(args) -> bool:
     return not isinstance(jax.lax.add(jnp.int32(0), jnp.int32(0)), jax.core.Tracer)
 
 
+def _tuned(args) -> bool:
+    """Compile with `CPU_COMPILER_OPTIONS`: a top-level call on the CPU backend (other
+    backends' plugins need not accept `xla_cpu_*` names)."""
+    return jax.default_backend() == "cpu" and _top_level(args)
+
+
 def filter_jit_tuned(fn: Callable) -> Callable:
     """`eqx.filter_jit(fn)`, compiled with `CPU_COMPILER_OPTIONS` when called at top level
-    with concrete arguments.
+    with concrete arguments on the CPU backend.
 
     JAX takes compiler options only on a top-level `jit`, and differentiating through
     one stages it: a call under an outer `jit` is inlined into that computation and
@@ -41,6 +47,6 @@ def filter_jit_tuned(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        return (tuned if _top_level((args, kwargs)) else plain)(*args, **kwargs)
+        return (tuned if _tuned((args, kwargs)) else plain)(*args, **kwargs)
 
     return call
