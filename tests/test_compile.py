@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nrtjax as nrt
-from nrtjax._compile import _top_level, filter_jit_tuned
+from nrtjax._compile import _top_level, _tuned, filter_jit_tuned
 
 FS = 64.0
 FREQS = nrt.log_freqs(0.5, 4.0, 13)
@@ -28,6 +28,7 @@ def _run(alpha, **kw):
 def test_tuned_top_level_call_equals_default_compilation(kw):
     """A top-level call compiles with CPU_COMPILER_OPTIONS; under an outer jit without
     options the same computation compiles with XLA's defaults: bit-identical states."""
+    assert _tuned(((nrt.GrFNN(FREQS, alpha=-0.1), SIG), kw))  # the top-level call takes the tuned jit
     tuned = _run(-0.1, **kw)
     default = jax.jit(lambda a: _run(a, **kw))(-0.1)
     assert tuned.dtype == default.dtype
