@@ -15,7 +15,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 import nrtjax as nrt  # noqa: E402
-from experiments._job import BaseConfig, Run, check_choice, check_range, job  # noqa: E402
+from experiments._job import (  # noqa: E402
+    BaseConfig, ConfigError, Run, check_choice, check_range, job)
 from experiments._surrogate import (  # noqa: E402
     DataConfig, ModelConfig, build_model, datasets, evaluate_and_plot)
 from nrtjax.surrogate import LossWeights  # noqa: E402
@@ -35,6 +36,8 @@ class OptimConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     checkpoint_every: int = 50
+    hard_fraction: float = 0.0
+    hard_threshold: float = 0.3
 
     def __post_init__(self):
         check_range("optim.steps", self.steps, low=1)
@@ -46,6 +49,8 @@ class OptimConfig:
         check_range("optim.weight_decay", self.weight_decay, low=0.0)
         check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
         check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
+        check_range("optim.hard_fraction", self.hard_fraction, low=0.0, high=1.0)
+        check_range("optim.hard_threshold", self.hard_threshold, low=0.0, low_open=True)
 
 
 @dataclasses.dataclass
@@ -95,8 +100,17 @@ def main(run: Run) -> dict:
     state = nrt.surrogate.init_state(model, optimizer, key=k_train)
     weights = loss_weights(cfg)
     step_fn = nrt.surrogate.make_step_fn(optimizer, weights, batch_size=o.batch_size,
-                                         crop=o.crop, warm=o.warm)
+                                         crop=o.crop, warm=o.warm, hard_fraction=o.hard_fraction)
     arrays = nrt.surrogate.training_arrays(train_set, jnp.dtype(cfg.model.dtype))
+    if o.hard_fraction > 0:
+        hard = nrt.surrogate.slow_lock_songs(train_set, fs=cfg.data.fs, threshold=o.hard_threshold)
+        if not hard.any():
+            raise ConfigError(f"optim.hard_fraction={o.hard_fraction} but no training song is "
+                              f"slow to lock (optim.hard_threshold={o.hard_threshold} Hz); lower "
+                              "the threshold, add songs (data.n_train) or set hard_fraction=0.")
+        print(f"train_surrogate: {int(hard.sum())} of {hard.size} training songs are slow to "
+              f"lock; {o.hard_fraction:.0%} of the crops start one of them")
+        arrays["hard"] = jnp.asarray(hard)
     ckpt = run.path("train_state.eqx")
     if cfg.resume_from:
         import shutil

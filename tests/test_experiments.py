@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import nrtjax as nrt
-from experiments import _cli, simulate, sweep
+from experiments import _cli, simulate, sweep, train_surrogate  # noqa: F401 (registers its schema)
 from experiments._groups import (
     ASHLEConfig,
     GrFNNConfig,
@@ -108,6 +108,9 @@ def test_bad_override_fails_before_compute(tmp_path, args, message):
     ("simulate", ["model=hopf", "model.freq=0"], r"model.freq=0.0 is out of range"),
     ("sweep", ["++grid.alpha=[0,1]", "chunk_size=0"], r"chunk_size=0 is out of range: allowed \[1, inf\)"),
     ("sweep", ["++grid.alpha=[0,1]", "heatmap=nope"], r"heatmap='nope' is not allowed"),
+    ("train_surrogate", ["optim.hard_fraction=1.5"],
+     r"optim.hard_fraction=1.5 is out of range: allowed \[0.0, 1.0\]"),
+    ("train_surrogate", ["optim.hard_threshold=0"], r"optim.hard_threshold=0.0 is out of range"),
 ])
 def test_bad_value_names_key_and_range(name, overrides, message):
     with pytest.raises((ConfigError, HydraException, OmegaConfBaseException), match=message):

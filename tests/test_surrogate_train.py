@@ -9,7 +9,8 @@ import pytest
 
 from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, init_state, load_state,
                               make_optimizer, make_step_fn, total_loss, train)
-from nrtjax.surrogate.train import apply_update
+from nrtjax.surrogate import slow_lock_songs
+from nrtjax.surrogate.train import apply_update, sample_batch
 
 
 def _data(getkey, n=3, t=96):
@@ -80,3 +81,60 @@ def test_checkpoint_of_other_config_gives_clear_error(getkey, tmp_path):
                                       clip_norm=1.0), key=getkey())
     with pytest.raises(ValueError, match="does not match"):
         load_state(ckpt, other)
+
+
+def _indexed_data(n=10, t=64):
+    """Songs whose input carries their index (channel 0) and time step (channel 1)."""
+    song = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[:, None], (n, t))
+    step = jnp.broadcast_to(jnp.arange(t, dtype=jnp.float32)[None, :], (n, t))
+    zeros = jnp.zeros((n, t))
+    return {"x": jnp.stack([song, step], axis=1), "phase": zeros, "freq": zeros, "amp": zeros,
+            "hard": jnp.arange(n) % 5 == 3}  # songs 3 and 8
+
+
+def test_hard_fraction_one_starts_only_flagged_songs(getkey):
+    data = _indexed_data()
+    b = sample_batch(data, key=getkey(), batch_size=256, crop=16, warm=8, hard_fraction=1.0)
+    songs = np.asarray(b["x"][:, 0, 0])
+    assert set(songs.tolist()) == {3.0, 8.0}
+    assert np.all(np.asarray(b["x"][:, 1, 0]) == 0)  # every crop is a song's start
+    assert np.all(np.asarray(b["mask"]) == 1)
+
+
+def test_hard_fraction_mixes_in_the_given_share(getkey):
+    data = _indexed_data()
+    b = sample_batch(data, key=getkey(), batch_size=20000, crop=16, warm=8, hard_fraction=0.5)
+    hard_share = np.mean(np.isin(np.asarray(b["x"][:, 0, 0]), [3.0, 8.0]))
+    # half the crops from the flagged songs, the other half uniform over all 10 (2 flagged)
+    assert hard_share == pytest.approx(0.5 + 0.5 * 0.2, abs=0.015)
+
+
+def test_hard_fraction_zero_draws_as_without_flags(getkey):
+    data = _indexed_data()
+    key = getkey()
+    plain = {k: v for k, v in data.items() if k != "hard"}
+    a = sample_batch(plain, key=key, batch_size=64, crop=16, warm=8)
+    b = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.0)
+    assert bool(eqx.tree_equal(a, b))
+    # and crops start at 0 about a fifth of the time (plus the uniform draws that land there)
+    starts = np.asarray(a["x"][:, 1, 0])
+    assert 0 < np.mean(starts == 0) < 0.6
+
+
+def test_make_step_fn_rejects_bad_hard_fraction():
+    opt = make_optimizer(lr=1e-2, total_steps=6, warmup_steps=2, weight_decay=0.0, clip_norm=1.0)
+    with pytest.raises(ValueError, match="hard_fraction"):
+        make_step_fn(opt, LossWeights(), batch_size=2, crop=48, warm=16, hard_fraction=1.5)
+
+
+def test_slow_lock_songs_flags_late_departures():
+    fs, t = 10.0, 301  # 30 s at 10 Hz
+    freq = np.full((4, t), 2.0)
+    freq[1, 60:70] = 1.5    # 0.5 Hz off at 6-7 s: flagged
+    freq[2, 20:40] = 1.0    # off only before 5 s: not flagged
+    freq[3, 60:70] = 2.2    # 0.2 Hz off: under the 0.3 Hz threshold
+    flags = slow_lock_songs({"freq": freq}, fs=fs)
+    assert flags.tolist() == [False, True, False, False]
+    assert slow_lock_songs({"freq": freq}, fs=fs, threshold=0.1).tolist() == [False, True, False, True]
+    with pytest.raises(ValueError, match="window"):
+        slow_lock_songs({"freq": freq}, fs=fs, window=(5.0, 40.0))

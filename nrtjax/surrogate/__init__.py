@@ -13,6 +13,7 @@ from .dataset import (
     DatasetSpec as DatasetSpec,
     load_or_make as load_or_make,
     make_dataset as make_dataset,
+    slow_lock_songs as slow_lock_songs,
     training_arrays as training_arrays,
 )
 from .evaluate import (

@@ -54,14 +54,28 @@ def init_state(model: TCN, optimizer: optax.GradientTransformation, *, key: PRNG
     return TrainState(model, opt_state, jnp.asarray(0, jnp.int32), jr.key_data(key))
 
 
-def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, warm: int) -> dict:
+def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, warm: int,
+                 hard_fraction: float = 0.0) -> dict:
     """Random crops of `crop` steps. The loss mask drops the first `warm` steps of a crop
-    (their history is cut off) unless the crop starts at the beginning of the song."""
+    (their history is cut off) unless the crop starts at the beginning of the song.
+
+    With `hard_fraction > 0`, each crop is, with that probability, the start of a song
+    drawn from those flagged in `data["hard"]` (songs,) (e.g. by
+    [`slow_lock_songs`][nrtjax.surrogate.slow_lock_songs]); `hard_fraction = 0` draws
+    exactly as before the option existed (same keys, same crops)."""
     n, t = data["phase"].shape
     k1, k2, k3 = jr.split(key, 3)
     idx = jr.randint(k1, (batch_size,), 0, n)
     start = jr.randint(k2, (batch_size,), 0, t - crop + 1)
-    start = jnp.where(jr.uniform(k3, (batch_size,)) < 0.2, 0, start)  # learn the start-up too
+    at_start = jr.uniform(k3, (batch_size,)) < 0.2  # learn the start-up too
+    if hard_fraction > 0:
+        k4, k5 = jr.split(jr.fold_in(key, 1))
+        hard = jnp.asarray(data["hard"], jnp.float32)
+        pick = jr.choice(k4, n, (batch_size,), p=hard / jnp.sum(hard))
+        use = jr.uniform(k5, (batch_size,)) < hard_fraction
+        idx = jnp.where(use, pick, idx)
+        at_start = at_start | use
+    start = jnp.where(at_start, 0, start)
     take = lambda a, i, s: jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
     crop_all = lambda a: jax.vmap(take, in_axes=(None, 0, 0))(a, idx, start)
     x = crop_all(data["x"])
@@ -84,13 +98,17 @@ def apply_update(model: TCN, opt_state, batch: dict, optimizer: optax.GradientTr
 
 
 def make_step_fn(optimizer: optax.GradientTransformation, weights: LossWeights, *,
-                 batch_size: int, crop: int, warm: int) -> Callable:
-    """The one jitted training step `(state, data) -> (state, loss, parts)`."""
+                 batch_size: int, crop: int, warm: int, hard_fraction: float = 0.0) -> Callable:
+    """The one jitted training step `(state, data) -> (state, loss, parts)`; `hard_fraction`
+    as in [`sample_batch`][] (then `data` needs its `"hard"` flags)."""
+    if not 0 <= hard_fraction <= 1:
+        raise ValueError(f"hard_fraction={hard_fraction} must lie in [0, 1].")
 
     @eqx.filter_jit
     def step(state: TrainState, data: dict):
         key, kb, kd = jr.split(state.key, 3)
-        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, warm=warm)
+        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, warm=warm,
+                             hard_fraction=hard_fraction)
         model, opt_state, loss, parts = apply_update(state.model, state.opt_state, batch,
                                                      optimizer, weights, key=kd)
         return TrainState(model, opt_state, state.step + 1, jr.key_data(key)), loss, parts
