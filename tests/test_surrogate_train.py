@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, init_state, load_state,
-                              make_optimizer, make_step_fn, total_loss, train)
-from nrtjax.surrogate import slow_lock_songs
+                              make_optimizer, make_step_fn, slow_lock_songs, total_loss, train)
 from nrtjax.surrogate.train import apply_update, sample_batch
 
 
