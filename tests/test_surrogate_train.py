@@ -120,6 +120,12 @@ def test_hard_fraction_zero_draws_as_without_flags(getkey):
     assert 0 < np.mean(starts == 0) < 0.6
 
 
+def test_hard_fraction_without_flags_says_what_is_missing(getkey):
+    data = {k: v for k, v in _indexed_data().items() if k != "hard"}
+    with pytest.raises(ValueError, match="slow_lock_songs"):
+        sample_batch(data, key=getkey(), batch_size=4, crop=16, warm=8, hard_fraction=0.5)
+
+
 def test_make_step_fn_rejects_bad_hard_fraction():
     opt = make_optimizer(lr=1e-2, total_steps=6, warmup_steps=2, weight_decay=0.0, clip_norm=1.0)
     with pytest.raises(ValueError, match="hard_fraction"):

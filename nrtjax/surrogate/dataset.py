@@ -138,7 +138,7 @@ def slow_lock_songs(data: dict, *, fs: float, threshold: float = 0.3,
     lo, hi = (int(round(w * fs)) for w in window)
     if not (threshold > 0 and 0 <= lo < hi <= t):
         raise ValueError(f"slow_lock_songs needs threshold > 0 and 0 <= window[0] < window[1] <= "
-                         f"{(t - 1) / fs:.2f} s (the song length), got threshold={threshold}, "
+                         f"{t / fs:.2f} s (the song's {t} samples), got threshold={threshold}, "
                          f"window={window}.")
     final = np.median(f[:, t - t // 3:], axis=1)
     return np.max(np.abs(f[:, lo:hi] - final[:, None]), axis=1) > threshold

@@ -69,6 +69,9 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, w
     start = jr.randint(k2, (batch_size,), 0, t - crop + 1)
     at_start = jr.uniform(k3, (batch_size,)) < 0.2  # learn the start-up too
     if hard_fraction > 0:
+        if "hard" not in data:
+            raise ValueError("hard_fraction > 0 needs data[\"hard\"], one flag per song "
+                             "(e.g. nrt.surrogate.slow_lock_songs(dataset, fs=fs)).")
         k4, k5 = jr.split(jr.fold_in(key, 1))
         hard = jnp.asarray(data["hard"], jnp.float32)
         pick = jr.choice(k4, n, (batch_size,), p=hard / jnp.sum(hard))
