@@ -5,6 +5,7 @@ import pkgutil
 import sys
 
 import experiments
+from experiments._env import reexec_with_malloc_hugepages
 
 
 def jobs() -> dict[str, str]:
@@ -25,6 +26,11 @@ def jobs() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run a job. Called from the command line (`argv` None), the process first re-executes
+    itself with glibc's malloc on transparent huge pages where that helps
+    (`experiments/_env.py`); with an explicit `argv` it runs in this process as it is."""
+    if argv is None:
+        reexec_with_malloc_hugepages()
     argv = sys.argv[1:] if argv is None else argv
     available = jobs()
     if not argv or argv[0] in ("-h", "--help", "help"):

@@ -13,11 +13,22 @@ Cases (DESIGN.md section 10), all measured in this one run so the ratios are fai
 Timings are warm (compiled once before timing), best of `--repeats` for nrtjax and the NumPy
 loops alike (the vectorised NumPy sweep, about a minute, is timed once).
 
+The script runs as the `nrtjax` command does: it first re-executes itself with glibc's malloc on
+transparent huge pages where that helps (`experiments/_env.py`; NumPy uses huge pages for its
+large arrays either way). `--no-malloc-hugepages` measures the process as started instead.
+
     .venv/bin/python scripts/bench_grfnn.py [--duration 60] [--members 256] [--repeats 3]
 """
 
 import argparse
+import os
+import sys
 import time
+
+from experiments._env import HUGEPAGE_TUNABLE, reexec_with_malloc_hugepages
+
+if __name__ == "__main__" and "--no-malloc-hugepages" not in sys.argv:
+    reexec_with_malloc_hugepages()
 
 import diffrax
 import equinox as eqx
@@ -74,6 +85,8 @@ def main():
     p.add_argument("--loop-members", type=int, default=8, help="members timed for the per-member NumPy loop")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=str, default=None, help="also write the results here")
+    p.add_argument("--no-malloc-hugepages", action="store_true",
+                   help="do not re-run with glibc.malloc.hugetlb=1 (measure the process as started)")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
 
@@ -84,8 +97,11 @@ def main():
     xs = np.asarray(sig.xs)
     dt = 1 / args.fs
     steps = xs.size - 1
-    res = {"device": str(jax.devices()[0]), "steps": steps, "oscillators": args.n}
-    print(f"device: {res['device']}; {args.n} oscillators, {steps} RK4 steps ({args.duration:g} s at {args.fs:g} Hz)")
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    res = {"device": str(jax.devices()[0]), "steps": steps, "oscillators": args.n,
+           "malloc_hugepages": f"{HUGEPAGE_TUNABLE}=1" in tunables}
+    print(f"device: {res['device']}; {args.n} oscillators, {steps} RK4 steps ({args.duration:g} s at {args.fs:g} Hz); "
+          f"GLIBC_TUNABLES={tunables or '(unset)'}")
 
     # 1. one network, full trajectory.
     net = nrt.GrFNN(freqs, alpha=-0.1, beta1=-1.0, beta2=-1.0, eps=1.0)
