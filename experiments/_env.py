@@ -6,8 +6,9 @@ GrFNN trajectory (71 MB) takes one page fault per 4 KiB page (about 17,000 a cal
 faults are a third of the run on the machines measured (README, Benchmarks). NumPy asks the
 kernel for huge pages on its large arrays itself (`madvise(MADV_HUGEPAGE)`); glibc does the
 same for its own mappings when started with the tunable `glibc.malloc.hugetlb=1` (glibc >=
-2.35). A tunable is read only when the process starts, so the command re-executes itself
-once with it, before anything heavy is imported. Opt out with
+2.35). A tunable is read only when the process starts, so a job (`nrtjax NAME` and
+`python -m experiments.NAME` alike) re-executes itself once with it before it runs; `nrtjax
+NAME` does so before it imports anything heavy. Opt out with
 `GLIBC_TUNABLES=glibc.malloc.hugetlb=0` (any value already set is left alone).
 """
 
@@ -38,6 +39,13 @@ def malloc_hugepages_apply(environ=None, *, libc=None, thp_mode_file=_THP_MODE) 
             return "[madvise]" in f.read()
     except OSError:
         return False
+
+
+def started_as_job_module() -> bool:
+    """Whether this process was started as `python -m experiments.NAME` (the `__main__`
+    module is one of the jobs), not imported by a test runner or another program."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec is not None and spec.name.startswith("experiments.")
 
 
 def reexec_with_malloc_hugepages() -> None:

@@ -41,6 +41,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from experiments._env import reexec_with_malloc_hugepages, started_as_job_module
 from nrtjax.io import atomic_path, write_json, write_npz
 
 
@@ -251,6 +252,8 @@ def job(name: str, schema: type, *, open_keys: Iterable[str] = ()) -> Callable:
 
         @functools.wraps(fn)
         def main() -> None:
+            if started_as_job_module():  # `python -m experiments.NAME`, as `nrtjax NAME` does
+                reexec_with_malloc_hugepages()
             sys.argv[1:] = prepare_overrides(sys.argv[1:], open_keys)
             _main()
 

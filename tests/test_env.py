@@ -84,3 +84,18 @@ def test_apply_only_where_it_helps(tmp_path):
     assert not malloc_hugepages_apply({}, libc=("", ""), thp_mode_file=modes["madvise"])
     assert not malloc_hugepages_apply({"GLIBC_TUNABLES": f"{HUGEPAGE_TUNABLE}=0"}, libc=glibc,
                                       thp_mode_file=modes["madvise"])
+
+
+@needs_madvise
+@pytest.mark.parametrize("module", ["experiments._cli", "experiments.simulate"])
+def test_job_process_runs_with_the_tunable(module):
+    """`nrtjax NAME` and `python -m experiments.NAME` both run the job with the tunable; the
+    job process's environment is read back through a Hydra interpolation of it."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    env["PYTHONPATH"] = str(ROOT)
+    job = ["simulate"] if module == "experiments._cli" else []
+    r = subprocess.run([sys.executable, "-m", module, *job, "--cfg", "hydra", "--resolve",
+                        "hydra.job.name=${oc.env:GLIBC_TUNABLES,unset}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"name: {HUGEPAGE_TUNABLE}=1" in r.stdout.split("\n  job:\n", 1)[-1], r.stdout
