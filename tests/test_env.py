@@ -35,9 +35,15 @@ print(huge)
 """
 
 
-def _child(tunables):
+def _env_without_tunables() -> dict:
+    """This process's environment with no GLIBC_TUNABLES (`make test` sets one)."""
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _child(tunables):
+    env = _env_without_tunables()
     if tunables is not None:
         env["GLIBC_TUNABLES"] = tunables
     r = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True,
@@ -91,8 +97,7 @@ def test_apply_only_where_it_helps(tmp_path):
 def test_job_process_runs_with_the_tunable(module):
     """`nrtjax NAME` and `python -m experiments.NAME` both run the job with the tunable; the
     job process's environment is read back through a Hydra interpolation of it."""
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    env["PYTHONPATH"] = str(ROOT)
+    env = _env_without_tunables()
     job = ["simulate"] if module == "experiments._cli" else []
     r = subprocess.run([sys.executable, "-m", module, *job, "--cfg", "hydra", "--resolve",
                         "hydra.job.name=${oc.env:GLIBC_TUNABLES,unset}"],
