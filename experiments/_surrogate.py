@@ -7,7 +7,7 @@ import jax.random as jr
 import numpy as np
 
 import nrtjax as nrt
-from experiments._job import Run, check_choice, check_range
+from experiments._job import ConfigError, Run, check_choice, check_range
 from nrtjax.plots.surrogate import plot_surrogate
 from nrtjax.surrogate import HELDOUT_PATTERNS, TRAIN_PATTERNS, DatasetSpec
 
@@ -58,6 +58,8 @@ class ModelConfig:
     lock_elasticity: float = 1.0
     phase_residual: bool = True
     tempo_clip: list[float] | None = dataclasses.field(default_factory=lambda: [75.0, 170.0])
+    phase_integrator: bool = False
+    phase_coupling: float = 1.0
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -80,6 +82,10 @@ class ModelConfig:
             check_range("model.tempo_clip[0]", self.tempo_clip[0], low=20.0, high=300.0)
             check_range("model.tempo_clip[1]", self.tempo_clip[1], low=self.tempo_clip[0],
                         low_open=True, high=300.0)
+        if self.phase_integrator and not self.phase_residual:
+            raise ConfigError("model.phase_integrator=true needs model.phase_residual=true.")
+        check_range("model.phase_coupling", self.phase_coupling, low=0.0, low_open=True,
+                    high=10.0, hint="1 is ASHLE's own coupling of the motor to its drive")
         check_choice("model.dtype", self.dtype, ("float32", "float64"))
         if self.heads and self.hidden % self.heads:
             raise ValueError(f"model.hidden={self.hidden} must be divisible by "

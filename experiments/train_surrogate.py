@@ -38,6 +38,7 @@ class OptimConfig:
     checkpoint_every: int = 50
     hard_fraction: float = 0.0
     hard_threshold: float = 0.3
+    hard_offset: int = 0
 
     def __post_init__(self):
         check_range("optim.steps", self.steps, low=1)
@@ -79,6 +80,9 @@ class Config(BaseConfig):
         if self.optim.crop > self.data.duration * self.data.fs:
             raise ValueError(f"optim.crop={self.optim.crop} is longer than a song "
                              f"({self.data.duration} s at {self.data.fs} Hz).")
+        room = int(round(self.data.duration * self.data.fs)) + 1 - self.optim.crop
+        check_range("optim.hard_offset", self.optim.hard_offset, low=0, high=room,
+                    hint="(a song's steps minus optim.crop)")
 
 
 def loss_weights(cfg: Config) -> LossWeights:
@@ -100,7 +104,8 @@ def main(run: Run) -> dict:
     state = nrt.surrogate.init_state(model, optimizer, key=k_train)
     weights = loss_weights(cfg)
     step_fn = nrt.surrogate.make_step_fn(optimizer, weights, batch_size=o.batch_size,
-                                         crop=o.crop, warm=o.warm, hard_fraction=o.hard_fraction)
+                                         crop=o.crop, warm=o.warm, hard_fraction=o.hard_fraction,
+                                         hard_offset=o.hard_offset)
     arrays = nrt.surrogate.training_arrays(train_set, jnp.dtype(cfg.model.dtype))
     if o.hard_fraction > 0:
         hard = nrt.surrogate.slow_lock_songs(train_set, fs=cfg.data.fs, threshold=o.hard_threshold)
@@ -108,8 +113,12 @@ def main(run: Run) -> dict:
             raise ConfigError(f"optim.hard_fraction={o.hard_fraction} but no training song is "
                               f"slow to lock (optim.hard_threshold={o.hard_threshold} Hz); lower "
                               "the threshold, add songs (data.n_train) or set hard_fraction=0.")
+        where = "start one of them"
+        if o.hard_offset:
+            first = o.hard_offset / cfg.data.fs
+            where = f"come from one of them, starting in its first {first:g} s"
         print(f"train_surrogate: {int(hard.sum())} of {hard.size} training songs are slow to "
-              f"lock; {o.hard_fraction:.0%} of the crops start one of them")
+              f"lock; {o.hard_fraction:.0%} of the crops {where}")
         arrays["hard"] = jnp.asarray(hard)
     ckpt = run.path("train_state.eqx")
     if cfg.resume_from:

@@ -110,6 +110,10 @@ def test_bad_override_fails_before_compute(tmp_path, args, message):
     ("sweep", ["++grid.alpha=[0,1]", "heatmap=nope"], r"heatmap='nope' is not allowed"),
     ("train_surrogate", ["optim.hard_fraction=1.5"],
      r"optim.hard_fraction=1.5 is out of range: allowed \[0.0, 1.0\]"),
+    ("train_surrogate", ["optim.hard_offset=7000"], r"optim.hard_offset=7000 is out of range"),
+    ("train_surrogate", ["model.phase_integrator=true", "model.phase_residual=false",
+                         "model.tempo_clip=null"], r"phase_integrator=true needs"),
+    ("train_surrogate", ["model.phase_coupling=0"], r"model.phase_coupling=0.0 is out of range"),
     ("train_surrogate", ["optim.hard_threshold=0"], r"optim.hard_threshold=0.0 is out of range"),
 ])
 def test_bad_value_names_key_and_range(name, overrides, message):

@@ -12,7 +12,7 @@ import pytest
 
 import nrtjax as nrt
 from nrtjax.surrogate import TCN
-from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency, locked_lag
+from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency, locked_lag, motor_phase
 
 FS = 256.0
 
@@ -190,6 +190,7 @@ def test_old_format_checkpoint_still_loads(getkey, tmp_path):
     loaded = nrt.surrogate.load(path)
     assert not (loaded.freq_residual or loaded.freq_channel or loaded.phase_residual)
     assert loaded.tempo_clip is None
+    assert not loaded.phase_integrator and loaded.phase_coupling == 1.0
     x = jr.normal(getkey(), (2, 64), dtype=jnp.float32)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     # A config of another architecture fails with a message naming the file.
@@ -206,3 +207,104 @@ def test_predict_refuses_a_stimulus_at_another_rate(getkey):
         nrt.surrogate.predict(model, sig)
     ok = nrt.surrogate.predict(model, nrt.Signal.sampled(jnp.exp(2j * jnp.pi * 2.0 * jnp.arange(512) / 256.0), 256.0))
     assert ok.freq.shape == (512,)
+
+
+def _motor_phase_loop(freq, amp, drive, dt, theta0=0.0):
+    """Explicit Euler on theta' = f (2 pi + Im(D e^{-i theta}) / max(r, 0.05)), written out
+    independently of the scan."""
+    theta, out = theta0, np.empty(freq.size)
+    for k in range(freq.size):
+        out[k] = theta
+        pull = np.imag(drive[k] * np.exp(-1j * theta))
+        theta += dt * freq[k] * (2 * np.pi + pull / max(amp[k], 0.05))
+    return out
+
+
+def test_motor_phase_follows_ashle_motor_oscillator():
+    # An independent NumPy ASHLE (Euler at 500 Hz, the reference setting; metronome at
+    # 2.3 Hz from 1 s): its motor phase angle(z) is the integral of its own f and |z|
+    # driven by exp(i angle d).
+    fs, n, period = 500.0, 5000, 1 / 2.3
+    d = z = 0.01 + 0j
+    fd = f = 1.8
+    ds, fz, zs = np.empty(n, complex), np.empty(n), np.empty(n, complex)
+    for k in range(n):
+        ds[k], fz[k], zs[k] = d, f, z
+        t = k / fs
+        F = np.exp(2j * np.pi * t / period) if t >= 1.0 else 0.0
+        ud, uz = d / abs(d), z / abs(z)
+        dd = fd * (d * (1 + 2j * np.pi - abs(d) ** 2) + F)
+        dfd = fd * (-4.0 * np.real(1j * F * np.conj(ud)) - 0.02 * np.expm1((fd - f) / f))
+        dz = f * (z * (1 + 2j * np.pi - abs(z) ** 2) + ud)
+        df = f * (-4.0 * np.real(1j * ud * np.conj(uz)) - 2.0 * np.expm1((f - 1.8) / 1.8))
+        d, fd, z, f = d + dd / fs, fd + dfd / fs, z + dz / fs, f + df / fs
+    drive = ds / np.abs(ds)
+    got = np.asarray(motor_phase(jnp.asarray(fz), jnp.asarray(np.abs(zs)),
+                                 jnp.asarray(np.stack([drive.real, drive.imag])), fs=fs))
+    np.testing.assert_allclose(got, _motor_phase_loop(fz, np.abs(zs), drive, 1 / fs), atol=1e-9)
+    # Euler on z and Euler on its phase agree to O(dt) once |z| is above the 0.05 floor.
+    settled = np.abs(zs) > 0.2
+    assert settled[-1] and np.all(settled[np.argmax(settled):])
+    err = np.angle(np.exp(1j * (got - np.angle(zs))))[settled]
+    assert np.max(np.abs(err)) < 0.05
+
+
+def test_motor_phase_locks_and_slips_at_the_analytic_rates():
+    # Constant f, r and a metronome drive at f_F: with K = f / r and detuning
+    # w = 2 pi (f - f_F), the phase relative to the drive obeys Adler's equation
+    # (Adler 1946): locked at sin(psi) = -w / K behind the drive when |w| < K, else slipping
+    # at the mean rate sqrt(w^2 - K^2) rad/s.
+    fs, t = FS, np.arange(40 * 256) / FS
+    drive = lambda f_F: jnp.asarray(np.stack([np.cos(2 * np.pi * f_F * t),
+                                              np.sin(2 * np.pi * f_F * t)]))
+    ones = jnp.ones(t.size)
+    theta = np.asarray(motor_phase(2.0 * ones, 1.25 * ones, drive(2.1), fs=fs))
+    lag = np.angle(np.exp(1j * (2 * np.pi * 2.1 * t - theta)))
+    np.testing.assert_allclose(lag[-1], np.arcsin(2 * np.pi * 0.1 * 1.25 / 2.0), atol=2e-3)
+    theta = np.asarray(motor_phase(1.2 * ones, 1.25 * ones, drive(2.2), fs=fs))
+    rel = 2 * np.pi * 2.2 * t - theta
+    w, k = 2 * np.pi * 1.0, 1.2 / 1.25
+    cycles = np.flatnonzero(np.diff(np.floor(rel / (2 * np.pi))) > 0)
+    np.testing.assert_allclose(np.mean(np.diff(cycles)) / fs, 2 * np.pi / np.sqrt(w**2 - k**2),
+                               rtol=5e-3)
+
+
+def test_phase_integrator_turns_the_correction_by_the_integrated_motor_phase(getkey):
+    key = getkey()
+    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, freq_residual=True,
+                freq_tau=0.3, lock_f0=1.8, phase_residual=True, phase_integrator=True, key=key)
+    assert model.head.out_channels == 4
+    x = jnp.asarray(_phasor(np.full(600, 2.6), start=0.5, fade=0.5)[0])
+    out = np.asarray(model(x))
+    # The raw phase rows w, the frequency and the amplitude of the same network without
+    # the integrator; theta from the NumPy loop driven by F / max(|F|, 0.1), from 0.
+    plain = np.asarray(TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
+                           freq_residual=True, freq_tau=0.3, lock_f0=1.8, key=key)(x))
+    np.testing.assert_array_equal(out[2:], plain[2:])
+    forcing = np.asarray(x[0] + 1j * x[1])
+    theta = _motor_phase_loop(2.0 + 0.5 * plain[2], 1.0 + plain[3],
+                              forcing / np.maximum(np.abs(forcing), 0.1), 1 / FS)
+    want = np.exp(1j * theta) * (1 + plain[0] + 1j * plain[1])
+    np.testing.assert_allclose(out[0] + 1j * out[1], want, atol=1e-9)
+    y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
+    np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
+    with pytest.raises(ValueError, match="phase_integrator"):
+        TCN(hidden=8, n_blocks=1, phase_integrator=True, key=getkey())
+
+
+def test_phase_integrator_checkpoint_round_trip(getkey, tmp_path):
+    hyper = {"in_channels": 2, "hidden": 8, "n_blocks": 2, "kernel": 3, "dropout": 0.0,
+             "heads": 2, "window": 16, "freq_center": 2.0, "freq_scale": 0.5,
+             "freq_residual": True, "freq_channel": False, "freq_tau": 0.3, "fs": FS,
+             "lock_f0": 1.8, "lock_elasticity": 1.0, "phase_residual": True,
+             "tempo_clip": None, "phase_integrator": True, "phase_coupling": 2.0}
+    model = TCN(**hyper, dtype=jnp.float32, key=getkey())
+    path = nrt.surrogate.save_model(tmp_path / "pi.eqx", model, hyper, dtype="float32")
+    loaded = nrt.surrogate.load(path)
+    assert loaded.phase_integrator and loaded.phase_coupling == 2.0
+    x = jnp.asarray(_phasor(np.full(300, 2.2), start=0.2, fade=0.3)[0], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    # kappa enters the integrated phase: another gain, another output
+    other = TCN(**{**hyper, "phase_coupling": 1.0}, dtype=jnp.float32, key=getkey())
+    other = eqx.tree_at(lambda m: m.head, other, model.head)
+    assert not np.allclose(np.asarray(other(x)[:2]), np.asarray(model(x)[:2]))

@@ -120,6 +120,29 @@ def test_hard_fraction_zero_draws_as_without_flags(getkey):
     assert 0 < np.mean(starts == 0) < 0.6
 
 
+def test_hard_offset_starts_flagged_crops_anywhere_in_the_first_steps(getkey):
+    data = _indexed_data()
+    key = getkey()
+    b = sample_batch(data, key=key, batch_size=4000, crop=16, warm=8, hard_fraction=1.0,
+                     hard_offset=10)
+    assert set(np.asarray(b["x"][:, 0, 0]).tolist()) == {3.0, 8.0}
+    starts = np.asarray(b["x"][:, 1, 0])
+    assert set(starts.tolist()) == set(range(11))  # uniform over 0..10
+    mask = np.asarray(b["mask"])
+    # a crop that starts the song is scored throughout, a later one after its warm-up
+    np.testing.assert_array_equal(mask[starts == 0], 1.0)
+    np.testing.assert_array_equal(mask[starts > 0][:, :8], 0.0)
+    np.testing.assert_array_equal(mask[starts > 0][:, 8:], 1.0)
+    # hard_offset=0 draws exactly the song-start crops it drew before the option existed
+    a = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.5)
+    c = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.5,
+                     hard_offset=0)
+    assert bool(eqx.tree_equal(a, c))
+    with pytest.raises(ValueError, match="hard_offset"):
+        sample_batch(data, key=key, batch_size=4, crop=16, warm=8, hard_fraction=0.5,
+                     hard_offset=10**6)
+
+
 def test_hard_fraction_without_flags_says_what_is_missing(getkey):
     data = {k: v for k, v in _indexed_data().items() if k != "hard"}
     with pytest.raises(ValueError, match="slow_lock_songs"):

@@ -25,12 +25,14 @@ SHIPPED = CHECKPOINT_DIR / "surrogate.eqx"
 LOCK_PLV = 0.95
 MODEL_KEYS = ("in_channels", "hidden", "n_blocks", "kernel", "dropout", "heads", "window",
               "freq_center", "freq_scale", "freq_residual", "freq_channel", "freq_tau", "fs", "lock_f0",
-              "lock_elasticity", "phase_residual", "tempo_clip")
+              "lock_elasticity", "phase_residual", "tempo_clip", "phase_integrator",
+              "phase_coupling")
 # Keys a checkpoint config written before the forcing-frequency feature lacks, with the
 # values that rebuild such a model exactly (the plain TCN at 256 Hz).
 LEGACY_DEFAULTS = {"freq_residual": False, "freq_channel": False, "freq_tau": 0.5, "fs": 256.0,
                    "lock_f0": 0.0, "lock_elasticity": 1.0, "phase_residual": False,
-                   "tempo_clip": None}
+                   "tempo_clip": None, "phase_integrator": False,
+                   "phase_coupling": 1.0}
 
 
 class SurrogateOutput(NamedTuple):

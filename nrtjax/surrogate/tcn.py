@@ -169,6 +169,39 @@ def locked_frequency(f_forcing: Float[Array, "*shape"], *, f0: float,
     return jnp.interp(f_forcing, f * (1 + sin / (2 * math.pi * r)), f)
 
 
+def motor_phase(freq: Float[Array, " time"], amp: Float[Array, " time"],
+                drive: Float[Array, "2 time"], *, fs: float,
+                theta0: Float[Array, ""] | float = 0.0,
+                coupling: float = 1.0) -> Float[Array, " time"]:
+    """ASHLE's motor phase $\theta = \arg z$ integrated from its frequency and amplitude.
+
+    ASHLE's motor oscillator is $\dot z = f[z(a + i2\pi + b|z|^2) + e^{i\arg d}]$
+    (Roman et al. 2023), so its phase obeys
+    $\dot\theta = f\,[2\pi + \sin(\arg d - \theta) / |z|]$ exactly. Given $f(t)$,
+    $|z|(t)$ and a drive $D = D_0 + i D_1$ standing for $e^{i\arg d}$, this integrates
+    $\dot\theta = f\,[2\pi + \mathrm{Im}(D e^{-i\theta}) / \max(|z|, 0.1)]$ with
+    explicit Euler steps of $1/f_s$ from $\theta(0) =$ `theta0`. A drive of magnitude
+    below 1 weakens the coupling (0: the oscillator turns freely at $f$). `theta[t]`
+    depends on inputs before step $t$ only.
+
+    **Arguments:** `freq` (Hz) and `amp` ($|z|$), shape `(time,)`; `drive`: real and
+    imaginary part, `(2, time)`; `fs`: the step rate (Hz); `theta0`: the initial phase.
+
+    **Returns:** $\theta$ in radians, unwrapped, shape `(time,)`.
+    """
+    dt = 1.0 / fs
+    amp = jnp.maximum(amp, 0.05)
+
+    def step(theta, a):
+        f, r, d_re, d_im = a
+        pull = d_im * jnp.cos(theta) - d_re * jnp.sin(theta)
+        return theta + dt * f * (2 * math.pi + coupling * pull / r), theta
+
+    theta0 = jnp.asarray(theta0, freq.dtype)
+    _, theta = jax.lax.scan(step, theta0, (freq, amp, drive[0], drive[1]), unroll=8)
+    return theta
+
+
 def locked_lag(f: Float[Array, "*shape"], *, f0: float, elasticity: float
                ) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
     """$(\\cos\\psi, \\sin\\psi)$ of ASHLE's steady phase lag $\\psi$ of the motor oscillator
@@ -211,6 +244,15 @@ class TCN(eqx.Module):
     `freq_scale`. Beyond the training tempi the network then sees inputs like those at
     the nearest trained tempo, while the two references carry the tempo itself.
 
+    With `phase_integrator=True` (needs `phase_residual`) the reference phasor is
+    instead $e^{i\theta}$ with $\theta$ ASHLE's motor phase equation integrated causally
+    ([`motor_phase`][]) from the head's own frequency and amplitude, driven by the
+    forcing's unit phasor (weighted by the presence) with gain `phase_coupling`, from
+    the phase of $u$ at the first step; the output phasor is $e^{i\theta}(1 + w)$. A
+    slip against the forcing then follows from the predicted frequency instead of being
+    drawn by the network. The phase loss does not reach the frequency and amplitude
+    through $\theta$ (they are fitted to ASHLE's $f$ and $|z|$ alone).
+
     The seed architecture is the default: 6 blocks, hidden 128, kernel 5, dropout 0.15,
     4 heads.
     """
@@ -229,6 +271,8 @@ class TCN(eqx.Module):
     lock_elasticity: float = eqx.field(static=True)
     phase_residual: bool = eqx.field(static=True)
     tempo_clip: tuple[float, float] | None = eqx.field(static=True)
+    phase_integrator: bool = eqx.field(static=True)
+    phase_coupling: float = eqx.field(static=True)
 
     def __init__(self, in_channels: int = 2, hidden: int = 128, n_blocks: int = 6,
                  kernel: int = 5, dropout: float = 0.15, heads: int = 4, window: int = 256,
@@ -236,7 +280,8 @@ class TCN(eqx.Module):
                  freq_residual: bool = False, freq_channel: bool = False,
                  freq_tau: float = 0.5, fs: float = 256.0, lock_f0: float = 0.0,
                  lock_elasticity: float = 1.0, phase_residual: bool = False,
-                 tempo_clip: Sequence[float] | None = None, dtype=None, key: PRNGKeyArray):
+                 tempo_clip: Sequence[float] | None = None, phase_integrator: bool = False,
+                 phase_coupling: float = 1.0, dtype=None, key: PRNGKeyArray):
         """**Arguments:**
 
         - `in_channels`: input channels (2: real and imaginary part of the forcing).
@@ -253,6 +298,9 @@ class TCN(eqx.Module):
             steady lag (see above).
         - `tempo_clip`: `(lo, hi)` BPM: feed the network tempo-invariant channels instead of
             the forcing, the tempo clipped to this range (see above; `None`: the forcing).
+        - `phase_integrator`, `phase_coupling`: take the phase relative to ASHLE's motor
+            phase integrated from the predicted frequency and amplitude, with this gain
+            of the drive (1: ASHLE's; see above).
         - `dtype`: parameter dtype (default float64 under x64, else float32).
         - `key`: PRNG key for initialisation.
         """
@@ -265,6 +313,10 @@ class TCN(eqx.Module):
                     and 0 < tempo_clip[0] < tempo_clip[1]):
                 raise ValueError(f"tempo_clip={tempo_clip} needs 0 < lo < hi (BPM) and "
                                  "freq_residual=True, phase_residual=True.")
+        if phase_integrator and not phase_residual:
+            raise ValueError("phase_integrator=True needs phase_residual=True.")
+        if not 0 < phase_coupling <= 10:
+            raise ValueError(f"phase_coupling={phase_coupling} must lie in (0, 10].")
         keys = jr.split(key, n_blocks + 3)
         n_in = 3 if tempo_clip is not None else in_channels + int(freq_channel)
         self.proj = eqx.nn.Conv1d(n_in, hidden, 1, dtype=dtype, key=keys[0])
@@ -279,6 +331,8 @@ class TCN(eqx.Module):
         self.lock_f0, self.lock_elasticity = lock_f0, lock_elasticity
         self.phase_residual = phase_residual
         self.tempo_clip = tempo_clip
+        self.phase_integrator = phase_integrator
+        self.phase_coupling = float(phase_coupling)
 
     @property
     def receptive_field(self) -> int:
@@ -339,9 +393,32 @@ class TCN(eqx.Module):
         out = self.head(h)
         if self.freq_residual:
             out = out.at[2].add(f_in[0].astype(out.dtype))
-        if self.phase_residual:
+        if self.phase_integrator:
+            out = out.at[:2].set(self._relative_to_motor_phase(out, x[:2], f_r))
+        elif self.phase_residual:
             out = out.at[:2].set(self._relative_to_lock(out[:2], x[:2], f_r))
         return out
+
+    def _relative_to_motor_phase(self, out: Float[Array, "4 time"],
+                                 forcing: Float[Array, "2 time"],
+                                 f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
+        """$e^{i\theta}(1 + w)$ with $\theta$ ASHLE's motor phase ([`motor_phase`][])
+        integrated from the head's own frequency and amplitude, driven by the forcing's
+        unit phasor (weighted by the presence), from the phase of the lock reference at
+        the first step (0 where the forcing has not started)."""
+        # The phase loss does not reach the frequency and amplitude through theta: they are
+        # fitted to ASHLE's f and |z| alone, and w corrects the phase they imply.
+        freq = jax.lax.stop_gradient(self.freq_center + self.freq_scale * out[2])
+        amp = jax.lax.stop_gradient(1.0 + out[3])
+        mag = jnp.hypot(forcing[0], forcing[1])
+        unit = forcing / jnp.maximum(mag, PRESENCE)[None]  # magnitude min(|F| / 0.1, 1)
+        ref = self._relative_to_lock(jnp.zeros_like(out[:2]), forcing, f_r)
+        theta = motor_phase(freq, amp, unit.astype(out.dtype), fs=self.fs,
+                            theta0=jnp.arctan2(ref[1, 0], ref[0, 0]),
+                            coupling=self.phase_coupling)
+        c, s = 1 + out[0], out[1]
+        cos, sin = jnp.cos(theta), jnp.sin(theta)
+        return jnp.stack([cos * c - sin * s, sin * c + cos * s])
 
     def _relative_to_lock(self, w: Float[Array, "2 time"], forcing: Float[Array, "2 time"],
                           f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:

@@ -55,14 +55,17 @@ def init_state(model: TCN, optimizer: optax.GradientTransformation, *, key: PRNG
 
 
 def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, warm: int,
-                 hard_fraction: float = 0.0) -> dict:
+                 hard_fraction: float = 0.0, hard_offset: int = 0) -> dict:
     """Random crops of `crop` steps. The loss mask drops the first `warm` steps of a crop
     (their history is cut off) unless the crop starts at the beginning of the song.
 
     With `hard_fraction > 0`, each crop is, with that probability, the start of a song
     drawn from those flagged in `data["hard"]` (songs,) (e.g. by
     [`slow_lock_songs`][nrtjax.surrogate.slow_lock_songs]); `hard_fraction = 0` draws
-    exactly as before the option existed (same keys, same crops)."""
+    exactly as before the option existed (same keys, same crops). With `hard_offset > 0`
+    such a crop starts at a uniform step in `[0, hard_offset]` instead of at 0, so that
+    its scored part can cover a late lock (`hard_offset = 0` draws as before it existed).
+    """
     n, t = data["phase"].shape
     k1, k2, k3 = jr.split(key, 3)
     idx = jr.randint(k1, (batch_size,), 0, n)
@@ -78,6 +81,13 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, w
         use = jr.uniform(k5, (batch_size,)) < hard_fraction
         idx = jnp.where(use, pick, idx)
         at_start = at_start | use
+        if hard_offset > 0:
+            if not 0 < hard_offset <= t - crop:
+                raise ValueError(f"hard_offset={hard_offset} must lie in [0, {t - crop}] "
+                                 f"(song length {t} - crop {crop} steps).")
+            late = jr.randint(jr.fold_in(key, 2), (batch_size,), 0, hard_offset + 1)
+            start = jnp.where(use, late, start)
+            at_start = at_start & ~use
     start = jnp.where(at_start, 0, start)
     take = lambda a, i, s: jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
     crop_all = lambda a: jax.vmap(take, in_axes=(None, 0, 0))(a, idx, start)
@@ -101,9 +111,10 @@ def apply_update(model: TCN, opt_state, batch: dict, optimizer: optax.GradientTr
 
 
 def make_step_fn(optimizer: optax.GradientTransformation, weights: LossWeights, *,
-                 batch_size: int, crop: int, warm: int, hard_fraction: float = 0.0) -> Callable:
+                 batch_size: int, crop: int, warm: int, hard_fraction: float = 0.0,
+                 hard_offset: int = 0) -> Callable:
     """The one jitted training step `(state, data) -> (state, loss, parts)`; `hard_fraction`
-    as in [`sample_batch`][] (then `data` needs its `"hard"` flags)."""
+    and `hard_offset` as in [`sample_batch`][] (then `data` needs its `"hard"` flags)."""
     if not 0 <= hard_fraction <= 1:
         raise ValueError(f"hard_fraction={hard_fraction} must lie in [0, 1].")
 
@@ -111,7 +122,7 @@ def make_step_fn(optimizer: optax.GradientTransformation, weights: LossWeights, 
     def step(state: TrainState, data: dict):
         key, kb, kd = jr.split(state.key, 3)
         batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, warm=warm,
-                             hard_fraction=hard_fraction)
+                             hard_fraction=hard_fraction, hard_offset=hard_offset)
         model, opt_state, loss, parts = apply_update(state.model, state.opt_state, batch,
                                                      optimizer, weights, key=kd)
         return TrainState(model, opt_state, state.step + 1, jr.key_data(key)), loss, parts
