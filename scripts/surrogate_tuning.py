@@ -96,7 +96,7 @@ def phase_equation(args: list[str]) -> None:
     jax.config.update("jax_enable_x64", True)  # as the job: the datasets are float64
     from experiments._surrogate import DataConfig, datasets
     from nrtjax.surrogate.evaluate import predict_arrays, tracking_plv
-    from nrtjax.surrogate.tcn import PRESENCE, motor_phase
+    from nrtjax.surrogate.tcn import forcing_phasor, motor_phase
 
     kappa = 1.0
     if args and args[0].startswith("kappa="):
@@ -106,10 +106,10 @@ def phase_equation(args: list[str]) -> None:
     k = int(5 * FS)
 
     def theta(freq, amp, data):
-        forcing = np.stack([data["stim_re"], data["stim_im"]], axis=1)
-        unit = forcing / np.maximum(np.hypot(forcing[:, 0], forcing[:, 1]), PRESENCE)[:, None]
-        run = jax.vmap(lambda f, a, d: motor_phase(f, a, d, fs=FS, coupling=kappa))
-        return np.asarray(run(jnp.asarray(freq), jnp.asarray(amp), jnp.asarray(unit)))
+        forcing = jnp.asarray(np.stack([data["stim_re"], data["stim_im"]], axis=1))
+        run = jax.vmap(lambda f, a, x: motor_phase(f, a, forcing_phasor(x), fs=FS,
+                                                   coupling=kappa))
+        return np.asarray(run(jnp.asarray(freq), jnp.asarray(amp), forcing))
 
     def row(name, phases, data):
         plv = np.asarray(tracking_plv(phases[:, k:], data["phase"][:, k:]))

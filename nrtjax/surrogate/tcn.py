@@ -169,25 +169,32 @@ def locked_frequency(f_forcing: Float[Array, "*shape"], *, f0: float,
     return jnp.interp(f_forcing, f * (1 + sin / (2 * math.pi * r)), f)
 
 
+def forcing_phasor(x: Float[Array, "2 time"]) -> Float[Array, "2 time"]:
+    """$F / \\max(|F|, 0.1)$ for the forcing $F = x_0 + i x_1$: its unit phasor where it
+    is present, of magnitude $\\min(|F| / 0.1, 1)$ (0 before it starts)."""
+    return x / jnp.maximum(jnp.hypot(x[0], x[1]), PRESENCE)[None]
+
+
 def motor_phase(freq: Float[Array, " time"], amp: Float[Array, " time"],
                 drive: Float[Array, "2 time"], *, fs: float,
                 theta0: Float[Array, ""] | float = 0.0,
                 coupling: float = 1.0) -> Float[Array, " time"]:
-    """ASHLE's motor phase $\theta = \arg z$ integrated from its frequency and amplitude.
+    """ASHLE's motor phase $\\theta = \\arg z$ integrated from its frequency and amplitude.
 
-    ASHLE's motor oscillator is $\dot z = f[z(a + i2\pi + b|z|^2) + e^{i\arg d}]$
+    ASHLE's motor oscillator is $\\dot z = f[z(a + i2\\pi + b|z|^2) + e^{i\\arg d}]$
     (Roman et al. 2023), so its phase obeys
-    $\dot\theta = f\,[2\pi + \sin(\arg d - \theta) / |z|]$ exactly. Given $f(t)$,
-    $|z|(t)$ and a drive $D = D_0 + i D_1$ standing for $e^{i\arg d}$, this integrates
-    $\dot\theta = f\,[2\pi + \mathrm{Im}(D e^{-i\theta}) / \max(|z|, 0.1)]$ with
-    explicit Euler steps of $1/f_s$ from $\theta(0) =$ `theta0`. A drive of magnitude
-    below 1 weakens the coupling (0: the oscillator turns freely at $f$). `theta[t]`
-    depends on inputs before step $t$ only.
+    $\\dot\\theta = f\\,[2\\pi + \\sin(\\arg d - \\theta) / |z|]$ exactly. Given $f(t)$,
+    $|z|(t)$ and a drive $D = D_0 + i D_1$ standing for $e^{i\\arg d}$, this integrates
+    $\\dot\\theta = f\\,[2\\pi + \\kappa\\,\\mathrm{Im}(D e^{-i\\theta}) / \\max(|z|, 0.05)]$
+    with explicit Euler steps of $1/f_s$ from $\\theta(0) =$ `theta0`; $\\kappa$ =
+    `coupling` is 1 in ASHLE. A drive of magnitude below 1 weakens the coupling (0: the
+    oscillator turns freely at $f$). `theta[t]` depends on inputs before step $t$ only.
 
     **Arguments:** `freq` (Hz) and `amp` ($|z|$), shape `(time,)`; `drive`: real and
-    imaginary part, `(2, time)`; `fs`: the step rate (Hz); `theta0`: the initial phase.
+    imaginary part, `(2, time)`; `fs`: the step rate (Hz); `theta0`: the initial phase;
+    `coupling`: the gain $\\kappa$ of the drive.
 
-    **Returns:** $\theta$ in radians, unwrapped, shape `(time,)`.
+    **Returns:** $\\theta$ in radians, unwrapped, shape `(time,)`.
     """
     dt = 1.0 / fs
     amp = jnp.maximum(amp, 0.05)
@@ -245,13 +252,13 @@ class TCN(eqx.Module):
     the nearest trained tempo, while the two references carry the tempo itself.
 
     With `phase_integrator=True` (needs `phase_residual`) the reference phasor is
-    instead $e^{i\theta}$ with $\theta$ ASHLE's motor phase equation integrated causally
+    instead $e^{i\\theta}$ with $\\theta$ ASHLE's motor phase equation integrated causally
     ([`motor_phase`][]) from the head's own frequency and amplitude, driven by the
     forcing's unit phasor (weighted by the presence) with gain `phase_coupling`, from
-    the phase of $u$ at the first step; the output phasor is $e^{i\theta}(1 + w)$. A
+    the phase of $u$ at the first step; the output phasor is $e^{i\\theta}(1 + w)$. A
     slip against the forcing then follows from the predicted frequency instead of being
     drawn by the network. The phase loss does not reach the frequency and amplitude
-    through $\theta$ (they are fitted to ASHLE's $f$ and $|z|$ alone).
+    through $\\theta$ (they are fitted to ASHLE's $f$ and $|z|$ alone).
 
     The seed architecture is the default: 6 blocks, hidden 128, kernel 5, dropout 0.15,
     4 heads.
@@ -402,34 +409,37 @@ class TCN(eqx.Module):
     def _relative_to_motor_phase(self, out: Float[Array, "4 time"],
                                  forcing: Float[Array, "2 time"],
                                  f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
-        """$e^{i\theta}(1 + w)$ with $\theta$ ASHLE's motor phase ([`motor_phase`][])
-        integrated from the head's own frequency and amplitude, driven by the forcing's
-        unit phasor (weighted by the presence), from the phase of the lock reference at
-        the first step (0 where the forcing has not started)."""
+        """$e^{i\\theta}(1 + w)$ with $\\theta$ ASHLE's motor phase ([`motor_phase`][])
+        integrated from the head's own frequency and amplitude, driven by
+        [`forcing_phasor`][], from the phase of the lock reference $u$ at the first step
+        (0 where the forcing has not started)."""
         # The phase loss does not reach the frequency and amplitude through theta: they are
         # fitted to ASHLE's f and |z| alone, and w corrects the phase they imply.
         freq = jax.lax.stop_gradient(self.freq_center + self.freq_scale * out[2])
         amp = jax.lax.stop_gradient(1.0 + out[3])
-        mag = jnp.hypot(forcing[0], forcing[1])
-        unit = forcing / jnp.maximum(mag, PRESENCE)[None]  # magnitude min(|F| / 0.1, 1)
-        ref = self._relative_to_lock(jnp.zeros_like(out[:2]), forcing, f_r)
-        theta = motor_phase(freq, amp, unit.astype(out.dtype), fs=self.fs,
-                            theta0=jnp.arctan2(ref[1, 0], ref[0, 0]),
+        u0 = self._reference(forcing[:, :1], f_r[:1], out.dtype)
+        theta = motor_phase(freq, amp, forcing_phasor(forcing).astype(out.dtype), fs=self.fs,
+                            theta0=jnp.arctan2(u0[1, 0], u0[0, 0]),
                             coupling=self.phase_coupling)
         c, s = 1 + out[0], out[1]
         cos, sin = jnp.cos(theta), jnp.sin(theta)
         return jnp.stack([cos * c - sin * s, sin * c + cos * s])
 
+    def _reference(self, forcing: Float[Array, "2 time"], f_r: Float[Array, " time"],
+                   dtype) -> Float[Array, "2 time"]:
+        """The reference phasor $u$: [`forcing_phasor`][] turned back by ASHLE's steady
+        lag at lock ($\\psi = 0$ if `lock_f0 = 0`)."""
+        re, im = forcing_phasor(forcing.astype(dtype))
+        if self.lock_f0 > 0:
+            cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+            cos, sin = cos.astype(dtype), sin.astype(dtype)
+            re, im = re * cos + im * sin, im * cos - re * sin  # times e^{-i psi}
+        return jnp.stack([re, im])
+
     def _relative_to_lock(self, w: Float[Array, "2 time"], forcing: Float[Array, "2 time"],
                           f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
         """$u(1 + w) + (1 - |u|) w$ with the reference phasor $u$ (class docstring)."""
-        re, im = forcing[0].astype(w.dtype), forcing[1].astype(w.dtype)
-        mag = jnp.hypot(re, im)
-        re, im = re / jnp.maximum(mag, PRESENCE), im / jnp.maximum(mag, PRESENCE)
-        if self.lock_f0 > 0:
-            cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
-            cos, sin = cos.astype(w.dtype), sin.astype(w.dtype)
-            re, im = re * cos + im * sin, im * cos - re * sin  # times e^{-i psi}
+        re, im = self._reference(forcing, f_r, w.dtype)
         c, s = 1 + w[0], w[1]
         keep = 1 - jnp.hypot(re, im)
         return jnp.stack([re * c - im * s + keep * w[0], re * s + im * c + keep * w[1]])
