@@ -105,11 +105,10 @@ def phase_equation(args: list[str]) -> None:
     _, held, val = datasets(DataConfig(cache_dir=CACHE), key=jr.split(jr.key(0), 3)[0])
     k = int(5 * FS)
 
-    def theta(freq, amp, data):
-        forcing = jnp.asarray(np.stack([data["stim_re"], data["stim_im"]], axis=1))
-        run = jax.vmap(lambda f, a, x: motor_phase(f, a, forcing_phasor(x), fs=FS,
-                                                   coupling=kappa))
-        return np.asarray(run(jnp.asarray(freq), jnp.asarray(amp), forcing))
+    def theta(freq, amp, x):
+        run = jax.vmap(lambda f, a, xs: motor_phase(f, a, forcing_phasor(xs), fs=FS,
+                                                    coupling=kappa))
+        return np.asarray(run(jnp.asarray(freq), jnp.asarray(amp), x))
 
     def row(name, phases, data):
         plv = np.asarray(tracking_plv(phases[:, k:], data["phase"][:, k:]))
@@ -120,16 +119,16 @@ def phase_equation(args: list[str]) -> None:
     print(f"kappa = {kappa}\n| set, phase from | tracking PLV mean | min | songs below 0.97 |")
     print("|---|---|---|---|")
     for label, data in (("validation", val), ("held-out", held)):
+        x = jnp.asarray(np.stack([data["stim_re"], data["stim_im"]], axis=1))
         row(f"{label}, the equation with ASHLE's f and abs(z)",
-            theta(data["freq"], data["amp"], data), data)
+            theta(data["freq"], data["amp"], x), data)
         for path in args or ["shipped"]:
             model = nrt.surrogate.load(None if path == "shipped" else path)
-            x = jnp.asarray(np.stack([data["stim_re"], data["stim_im"]], axis=1))
             pred = predict_arrays(model, x)
             row(f"{label}, {path}: its phase output", np.asarray(pred.phase), data)
             row(f"{label}, {path}: the equation with its f and amplitude",
-                theta(np.asarray(pred.freq, np.float64), np.asarray(pred.amp, np.float64),
-                      data), data)
+                theta(np.asarray(pred.freq, np.float64), np.asarray(pred.amp, np.float64), x),
+                data)
 
 
 MODES = {"checkpoints": checkpoints, "ashle": ashle, "phase_equation": phase_equation}

@@ -80,14 +80,15 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, w
         pick = jr.choice(k4, n, (batch_size,), p=hard / jnp.sum(hard))
         use = jr.uniform(k5, (batch_size,)) < hard_fraction
         idx = jnp.where(use, pick, idx)
-        at_start = at_start | use
         if hard_offset > 0:
-            if not 0 < hard_offset <= t - crop:
+            if hard_offset > t - crop:
                 raise ValueError(f"hard_offset={hard_offset} must lie in [0, {t - crop}] "
                                  f"(song length {t} - crop {crop} steps).")
             late = jr.randint(jr.fold_in(key, 2), (batch_size,), 0, hard_offset + 1)
             start = jnp.where(use, late, start)
             at_start = at_start & ~use
+        else:
+            at_start = at_start | use
     start = jnp.where(at_start, 0, start)
     take = lambda a, i, s: jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
     crop_all = lambda a: jax.vmap(take, in_axes=(None, 0, 0))(a, idx, start)
