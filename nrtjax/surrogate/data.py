@@ -1,6 +1,6 @@
 """Ground truth for the surrogate: songs -> phase-carrying forcing -> ASHLE, by vmap.
 
-ASHLE does not entrain to a raw onset envelope (DESIGN.md section 7). The forcing is
+ASHLE does not entrain to a raw onset envelope (docs/concepts.md, ASHLE). The forcing is
 built causally the NRT way: a linear GrFNN layer driven by the onset envelope resonates
 at the beat; a causally tracked resonance peak (with hysteresis, so the read-out does
 not hop between metrical levels) picks a band of oscillators, and the unit phasor of
