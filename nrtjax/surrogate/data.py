@@ -56,6 +56,7 @@ ENVELOPE_TAU = 0.03
 # sd of f about its 4 s moving average is 0.037 Hz there (0.040 on the training set).
 ASHLE_SETTINGS = {"f0": 1.8, "lambda1": 1.0, "lambda2": 1.0, "gamma": 0.02, "a": 1.0, "b": -1.0,
                   "forcing": 3.0}
+"""ASHLE's parameters for the surrogate's ground truth (docs/surrogate.md, Ground truth)."""
 
 
 def ground_truth_model() -> ASHLE:
