@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from ._docs import ALL, ROOT, parse, run_python
+from ._docs import ALL, ROOT, commands, console_steps, parse, run_python
 
 PYTHON_PAGES = sorted({b.page for b in ALL if b.lang == "python"})
 
@@ -142,5 +142,24 @@ def test_nothing_points_outside_the_repository():
     assert not bad, f"files pointing outside the repository: {bad}"
 
 
-def test_readme_is_one_screen():
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+def test_readme_is_one_screen_and_lists_every_job():
+    from experiments._cli import jobs
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    listed = set(re.findall(r"^\| `(\w+)` \|", text, flags=re.M))
+    assert listed == set(jobs()), f"README's job table: missing {set(jobs()) - listed}"
+
+
+def test_every_job_is_shown_on_a_docs_page():
+    from experiments._cli import jobs
+
+    shown = {args[1] for b in ALL if b.lang in ("bash", "console")
+             for args in _commands(b) if args[0] == "nrtjax" and len(args) > 1}
+    assert set(jobs()) <= shown, f"jobs no docs page shows how to run: {set(jobs()) - shown}"
+
+
+def _commands(block):
+    if block.lang == "console":
+        return [args for args, _ in console_steps(block.body)]
+    return commands(block.body)
