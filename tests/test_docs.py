@@ -163,3 +163,34 @@ def _commands(block):
     if block.lang == "console":
         return [args for args, _ in console_steps(block.body)]
     return commands(block.body)
+
+
+def test_readme_links_resolve():
+    """README.md's links into docs/ name existing pages and headings (mkdocs checks the
+    links inside docs/; the README is not part of the site)."""
+    from markdown.extensions.toc import slugify
+
+    text = (ROOT / "README.md").read_text()
+    for target, anchor in re.findall(r"\]\((docs/[\w/.-]+\.md)(?:#([\w-]+))?\)", text):
+        page = ROOT / target
+        assert page.is_file(), f"README links to missing {target}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.M)
+            slugs = {slugify(h.strip(), "-") for h in headings}
+            assert anchor in slugs, f"README links to {target}#{anchor}, not a heading there"
+
+
+def test_figures_are_small_made_by_the_script_and_used():
+    """Every docs figure comes from scripts/make_figures.py, stays under 150 KB, and is shown
+    on a page."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts/make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    pages = "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
+    figures = sorted((ROOT / "docs" / "figures").glob("*"))
+    assert {f.stem for f in figures} == set(make_figures.FIGURES)
+    for f in figures:
+        assert f.stat().st_size < make_figures.MAX_BYTES, f"{f.name}: {f.stat().st_size} bytes"
+        assert f"figures/{f.name}" in pages, f"{f.name} is on no page"
