@@ -45,9 +45,39 @@ def main(argv: list[str] | None = None) -> None:
         print(f"nrtjax: unknown job {name!r}; available: {', '.join(sorted(available))}",
               file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"experiments.{name}")
     sys.argv = [f"nrtjax {name}", *rest]
+    try:
+        check_quickly(name, rest)
+    except KeyboardInterrupt:
+        print(f"nrtjax {name}: interrupted before the job started; nothing was written.",
+              file=sys.stderr)
+        sys.exit(130)
+    module = importlib.import_module(f"experiments.{name}")
     module.main()
+
+
+def check_quickly(name: str, rest: list[str]) -> None:
+    """`--help`, `--cfg job` and the whole config check with the job module imported
+    without JAX and the other heavy packages (experiments/_lazy.py): exits on help or a
+    bad config. If that import fails in any way, the job's own import does the checks."""
+    from experiments import _job, _lazy
+
+    module = None
+    with _lazy.deferred_imports() as before:
+        try:
+            module = importlib.import_module(f"experiments.{name}")
+        except Exception:
+            module = None
+    try:
+        main = getattr(module, "main", None)
+        if main is not None and hasattr(main, "job_name"):
+            _job.check_command_line(main.job_name, module.__doc__ or "", main.open_keys, rest)
+    except SystemExit:
+        raise
+    except Exception:
+        _job._CHECKED["argv"] = None  # checked again, for real, by the job itself
+    finally:
+        _lazy.forget(before)
 
 
 if __name__ == "__main__":

@@ -763,6 +763,8 @@ def job(name: str, schema: type, *, open_keys: Iterable[str] = ()) -> Callable:
             run_cli(name, _main, sys.modules[fn.__module__].__doc__ or "", open_keys, state)
 
         main.run_fn = fn
+        main.job_name = name
+        main.open_keys = open_keys
         return main
 
     return decorator
@@ -774,19 +776,44 @@ def _show_warning(name: str):
     return show
 
 
-def run_cli(name: str, hydra_main: Callable, doc: str, open_keys: tuple, state: dict) -> None:
-    """Parse the job's command line, check everything, then hand over to Hydra."""
-    argv = list(sys.argv[1:])
+_CHECKED: dict = {"argv": None}
+
+
+def check_command_line(name: str, doc: str, open_keys: tuple, argv: list[str]) -> list[str]:
+    """Everything that needs no job code to run: `--debug`, `--help`, `--cfg job`, and the
+    config check of every run (preflight). Returns the overrides for Hydra; exits on help,
+    `--cfg job` and a bad config. experiments/_cli.py calls it with the job module imported
+    without its heavy dependencies (experiments/_lazy.py), the job itself again after."""
+    argv = list(argv)
     if "--debug" in argv:
         argv.remove("--debug")
         os.environ["HYDRA_FULL_ERROR"] = "1"
-    state["raw"] = [a for a in argv]
     argv = prepare_overrides(argv, open_keys)
+    if "--help" in argv or "-h" in argv:
+        print_help(name, doc, [a for a in argv if a not in ("--help", "-h")])
+        sys.exit(0)
+    preflight(name, argv)
+    flags, overrides = _split_argv(argv)
+    if flags in (["--cfg", "job"], ["-c", "job"]):
+        from omegaconf import OmegaConf as OC
+
+        print(OC.to_yaml(compose(name, overrides)), end="")
+        sys.exit(0)
+    _CHECKED["argv"] = argv
+    return argv
+
+
+def run_cli(name: str, hydra_main: Callable, doc: str, open_keys: tuple, state: dict) -> None:
+    """Parse the job's command line, check everything, then hand over to Hydra."""
+    raw = list(sys.argv[1:])
+    state["raw"] = [a for a in raw if a != "--debug"]
     try:
-        if "--help" in argv or "-h" in argv:
-            print_help(name, doc, [a for a in argv if a not in ("--help", "-h")])
-            sys.exit(0)
-        preflight(name, argv)
+        argv = _CHECKED["argv"]
+        if argv is None:
+            argv = check_command_line(name, doc, open_keys, raw)
+        elif "--debug" in raw:
+            os.environ["HYDRA_FULL_ERROR"] = "1"
+        _CHECKED["argv"] = None
         sys.argv[1:] = argv
         hydra_main()
     except KeyboardInterrupt:

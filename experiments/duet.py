@@ -12,6 +12,11 @@ from nrtjax.audio import melody, mix, write_wav
 from nrtjax.audio.duet import BlockInfo, DuetEngine, DuetParams
 
 
+# DuetEngine's default control rate (fs_sim), for checking block sizes before any import
+# of the engine (tests/test_job_contract.py checks that they agree).
+CONTROL_HZ = 200
+
+
 @dataclasses.dataclass
 class Config(BaseConfig):
     tempo: float = 120.0
@@ -39,7 +44,7 @@ class Config(BaseConfig):
         check_range("lorenz_rate", self.lorenz_rate, low=0.0, high=2.0, low_open=True)
         check_range("duration", self.duration, low=1.0, high=3600.0)
         check_range("block_seconds", self.block_seconds, low=0.005, high=10.0)
-        fs_sim = DuetEngine.__init__.__kwdefaults__["fs_sim"]
+        fs_sim = CONTROL_HZ
         steps, total = self.block_seconds * fs_sim, self.duration * fs_sim
         if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
             raise ConfigError(f"block_seconds={self.block_seconds!r} must be a multiple of "

@@ -25,6 +25,11 @@ from nrtjax.io import save_figure, write_columns
 from nrtjax.plots.eeg import eeg_dashboard
 
 
+# DuetEngine's default control rate (fs_sim), for checking block sizes before any import
+# of the engine (tests/test_job_contract.py checks that they agree).
+CONTROL_HZ = 200
+
+
 @dataclasses.dataclass
 class Config(BaseConfig):
     eeg: str | None = input_path(suffixes=(".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".vhdr", ".set", ".cnt"))
@@ -49,7 +54,7 @@ class Config(BaseConfig):
         check_range("baseline_s", self.baseline_s, low=self.window_s)
         check_range("window_s", self.window_s, low=1.0, high=30.0)
         check_range("block_s", self.block_s, low=0.01, high=2.0)
-        fs_sim = DuetEngine.__init__.__kwdefaults__["fs_sim"]
+        fs_sim = CONTROL_HZ
         if abs(self.block_s * fs_sim - round(self.block_s * fs_sim)) > 1e-6:
             raise ConfigError(f"block_s={self.block_s!r} must be a multiple of 1/{fs_sim} s "
                               f"(the duet's control rate), e.g. 0.25.")
