@@ -642,13 +642,28 @@ def commit(stage: Path, target: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _salvage(stage: Path) -> bool:
+def _salvage(stage: Path, target: Path) -> bool:
     """After a failure: keep only `checkpoints/` of a resumable job (True), or remove the
-    staging folder entirely (False)."""
+    staging folder entirely, with the empty folders above it that Hydra made inside the
+    working directory, e.g. outputs/NAME/ (False)."""
     ckpt = stage / "checkpoints"
-    keep = ckpt.is_dir() and any(ckpt.iterdir())
+    old = target / "checkpoints"
+
+    def new(p: Path) -> bool:  # not just a link to the target's own checkpoint
+        q = old / p.relative_to(ckpt)
+        return not (q.exists() and os.path.samefile(p, q))
+
+    keep = ckpt.is_dir() and any(new(p) for p in ckpt.rglob("*") if p.is_file())
     if not keep:
         shutil.rmtree(stage, ignore_errors=True)
+        cwd = Path.cwd().resolve()
+        parent = stage.parent.resolve()
+        while parent != cwd and cwd in parent.parents:
+            try:
+                parent.rmdir()  # only if empty
+            except OSError:
+                break
+            parent = parent.parent
         return False
     for entry in stage.iterdir():
         if entry.name != "checkpoints":
@@ -732,10 +747,11 @@ def job(name: str, schema: type, *, open_keys: Iterable[str] = ()) -> Callable:
                 run.finish(metrics)
                 commit(stage, target)
             except BaseException as e:  # noqa: BLE001 - every failure ends the same way
+                _close_progress_bars()
                 if run is not None and run._wandb is not None:
                     with contextlib.suppress(Exception):
                         run._wandb.finish(exit_code=1)
-                kept = _salvage(stage)
+                kept = _salvage(stage, target)
                 if multirun and target_of(stage.parent) is not None and stage.parent.is_dir() \
                         and not any(p.name.isdigit() for p in stage.parent.iterdir()):
                     shutil.rmtree(stage.parent, ignore_errors=True)
@@ -768,6 +784,15 @@ def job(name: str, schema: type, *, open_keys: Iterable[str] = ()) -> Callable:
         return main
 
     return decorator
+
+
+def _close_progress_bars() -> None:
+    """Close the bars an exception left open, so that the last line is the message."""
+    tq = sys.modules.get("tqdm")
+    if tq is not None:
+        for bar in list(getattr(tq.tqdm, "_instances", ())):
+            with contextlib.suppress(Exception):
+                bar.close()
 
 
 def _show_warning(name: str):

@@ -126,8 +126,7 @@ def _pooled(stats: list[dict], results: list, block_s: float) -> dict:
     return out
 
 
-def _run_file(run: Run, cfg: Config, engine, classifier) -> dict:
-    rec = io.load_eeg(cfg.eeg, channels=cfg.channels, allow_truncated=cfg.allow_truncated)
+def _run_file(run: Run, cfg: Config, engine, classifier, rec) -> dict:
     if cfg.max_seconds is not None and rec.duration > cfg.max_seconds:
         rec = dataclasses.replace(rec, data=rec.data[:, :int(cfg.max_seconds * rec.fs)])
     with warnings.catch_warnings(record=True) as caught:
@@ -196,13 +195,16 @@ def _directions(p: dict) -> dict:
 @job("eeg_duet", Config)
 def main(run: Run) -> dict:
     cfg = run.cfg
+    # The recording is read (and checked) before the classifier is trained.
+    rec = None if cfg.eeg is None else io.load_eeg(cfg.eeg, channels=cfg.channels,
+                                                   allow_truncated=cfg.allow_truncated)
     k_train, k_test = jr.split(run.key)
     classifier = _train_classifier(cfg, k_train)
     engine = DuetEngine(sr=cfg.sr, seed=cfg.seed)
     if cfg.eeg is None:
         metrics = _run_twin(run, cfg, engine, classifier, k_test)
     else:
-        metrics = _run_file(run, cfg, engine, classifier)
+        metrics = _run_file(run, cfg, engine, classifier, rec)
     run.log({k: v for k, v in metrics.items() if isinstance(v, float)})
     return metrics
 
