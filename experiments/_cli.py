@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
         print("jobs:")
         for name, doc in sorted(available.items()):
             print(f"  {name:<22} {doc}")
-        print("\nEach job is a Hydra app: `nrtjax NAME --cfg job` prints its config.")
+        print("\n`nrtjax NAME --help` shows a job's config and choices; `nrtjax NAME --cfg job` "
+              "prints the checked config.\nExit codes: 0 done, 1 bad data, 2 bad config, 130 "
+              "interrupted; --debug shows tracebacks (docs/jobs.md).")
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in available:
@@ -48,12 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [f"nrtjax {name}", *rest]
     try:
         check_quickly(name, rest)
-    except KeyboardInterrupt:
-        print(f"nrtjax {name}: interrupted before the job started; nothing was written.",
+        module = importlib.import_module(f"experiments.{name}")
+        module.main()
+    except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
+        print(f"nrtjax {name}: interrupted; nothing was written for the run in progress.",
               file=sys.stderr)
         sys.exit(130)
-    module = importlib.import_module(f"experiments.{name}")
-    module.main()
 
 
 def check_quickly(name: str, rest: list[str]) -> None:

@@ -842,7 +842,7 @@ def run_cli(name: str, hydra_main: Callable, doc: str, open_keys: tuple, state: 
         sys.argv[1:] = argv
         hydra_main()
     except KeyboardInterrupt:
-        print(f"nrtjax {name}: interrupted before the job started; nothing was written.",
+        print(f"nrtjax {name}: interrupted; nothing was written for the run in progress.",
               file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
 
