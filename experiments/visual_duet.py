@@ -30,7 +30,7 @@ from nrtjax.plots.video import VisualDuetTrace, visual_duet_dashboard
 @dataclasses.dataclass
 class Config(BaseConfig):
     video: str | None = input_path()
-    out: str = "outputs/visual_duet"
+    out: str | None = None
     method: str = "difference"
     roi: list[int] | None = None
     scale: float = 0.5
