@@ -721,14 +721,21 @@ def job(name: str, schema: type, *, open_keys: Iterable[str] = ()) -> Callable:
             multirun = hc.mode == RunMode.MULTIRUN
             stage = Path(hc.runtime.output_dir)
             target = target_of(stage)
+            out = getattr(cfg, "out", None)
+            if not multirun and isinstance(out, str) and out and (
+                    target is None or target.absolute() != Path(out).expanduser().absolute()):
+                # hydra.run.dir set by hand next to out=: out= is the run folder
+                target = Path(out).expanduser()
             if target is None:  # hydra.run.dir set by hand: stage beside it
-                target, stage = stage, Path(staging_dir(stage))
+                target = stage
+            if Path(staging_dir(target)) != stage:
+                hydra_dir, stage = stage, Path(staging_dir(target))
                 stage.mkdir(parents=True, exist_ok=True)
-                if (target / ".hydra").is_dir():  # what Hydra just wrote goes with the run
+                if (hydra_dir / ".hydra").is_dir():  # what Hydra just wrote goes with the run
                     shutil.rmtree(stage / ".hydra", ignore_errors=True)
-                    os.replace(target / ".hydra", stage / ".hydra")
+                    os.replace(hydra_dir / ".hydra", stage / ".hydra")
                 with contextlib.suppress(OSError):
-                    target.rmdir()  # only if empty: Hydra made it for us
+                    hydra_dir.rmdir()  # only if empty: Hydra made it for us
             if (target / "checkpoints").is_dir() and not (stage / "checkpoints").exists():
                 _hardlink_tree(target / "checkpoints", stage / "checkpoints")
             plain = OmegaConf.to_container(dcfg, resolve=True)
