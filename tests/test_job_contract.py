@@ -187,6 +187,7 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tmp_path):
     assert not (tmp_path / ".run.partial").exists()
 
 
+@pytest.mark.slow  # two train_surrogate processes (261 s on the loaded 2-core dev machine)
 def test_resumed_training_keeps_its_whole_history(tmp_path):
     small = ["data.n_train=2", "data.n_heldout=1", "data.n_val=1", "data.duration=6",
              "data.fs=32", "data.cache_dir=null", "model.hidden=4", "model.n_blocks=1",
