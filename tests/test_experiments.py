@@ -85,7 +85,7 @@ def test_adaptive_solver_needs_tolerances():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["simulate", "model.foo=1"], "Key 'foo' not in 'GrFNNConfig'"),
+    (["simulate", "model.foo=1"], "unknown key model.foo"),
     (["sweep", "grid.eps=linspace(0.5,1.5,3)"],
      "grid.eps contains 1.5: model.eps=1.5 is out of range: allowed [0.0, 1.0]"),
 ])
