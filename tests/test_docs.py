@@ -18,12 +18,12 @@ PYTHON_PAGES = sorted({b.page for b in ALL if b.lang == "python"})
 
 def test_blocks_use_known_languages_and_markers():
     for b in ALL:
-        assert b.lang in ("", "text", "python", "bash", "console"), f"{b.where}: ```{b.lang}"
+        assert b.lang in ("", "text", "yaml", "python", "bash", "console"), f"{b.where}: ```{b.lang}"
         if b.mode == "skip":
             assert b.arg, f"{b.where}: a skipped block must say why"
         if b.mode == "slow":
             assert b.lang == "bash", f"{b.where}: only bash blocks can be slow"
-        if b.lang in ("", "text"):
+        if b.lang in ("", "text", "yaml"):
             assert not b.mode and b.output is None, f"{b.where}: a text block is not run"
         if b.lang == "console":
             assert not b.mode, f"{b.where}: console blocks always run"
