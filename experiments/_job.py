@@ -22,6 +22,7 @@ so rerunning the same command finds them. Model-based jobs subclass
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -149,7 +150,7 @@ class Run:
             self._wandb = wandb.init(
                 project=cfg.wandb.project, entity=cfg.wandb.entity, mode=cfg.wandb.mode,
                 dir=str(directory), config=plain, name=f"{name}-{directory.name}",
-                reinit="finish_previous",
+                reinit="finish_previous", id=wandb_run_id(name, directory), resume="allow",
             )
 
     def path(self, name: str) -> Path:
@@ -209,6 +210,14 @@ class Run:
             self._wandb.summary.update({k: v for k, v in metrics.items() if _is_scalar(v)})
             self._wandb.finish()
         return path
+
+
+def wandb_run_id(name: str, directory: Path) -> str:
+    """A wandb run id that is a function of the job and its run directory, so that a job
+    run again in the same directory (`resume=DIR`, a SLURM requeue: the multirun member's
+    directory `SWEEP_DIR/N` is fixed at submission) continues the same wandb run."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+    return f"{name}-{digest}"
 
 
 def _is_scalar(v) -> bool:
