@@ -58,7 +58,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$D/munge.socket
+# cred_expire: a requeued job may start again this many seconds later (default 120)
+AuthInfo=socket=$D/munge.socket,cred_expire=10
 StateSaveLocation=$D/ctld
 SlurmdSpoolDir=$D/spool
 SlurmctldPidFile=$D/slurmctld.daemon.pid
@@ -72,6 +73,7 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 SwitchType=switch/none
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2,bf_interval=2   # react within seconds (tests)
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=1024

@@ -24,8 +24,10 @@ prints the sbatch script submitit itself writes.
 
 import dataclasses
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -399,10 +401,29 @@ class NrtSlurmLauncher(SlurmLauncher):
         wait_for_jobs(jobs, self.pending_timeout_min)
         return [j.results()[0] for j in jobs]
 
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """Run one job on its node (as the plugin does), stopping at once on SIGTERM."""
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        return super().__call__(*args, **kwargs)
+
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """Called by submitit in the job before it requeues it (time limit or preemption)."""
         _close_wandb_for_requeue()
         return super().checkpoint(*args, **kwargs)
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    """SLURM sends SIGTERM before it kills a job it requeues (`scontrol requeue`, a requeue
+    after submitit's time-limit checkpoint, preemption) or cancels. submitit's own handler
+    ignores it and the job runs on until SIGKILL; meanwhile the wandb service, a child
+    process that received the same SIGTERM, has exited, so the job's next wandb call fails
+    with a ConnectionResetError traceback, and a job finishing in that window stores that
+    failure as its result although SLURM reruns it. Instead stop here, without running
+    exit handlers: outputs and checkpoints are written atomically, so the requeued job
+    resumes from the last complete chunk and continues the same wandb run."""
+    os.write(2, b"nrtjax: SIGTERM from SLURM (requeue, preemption or scancel): stopping now; "
+                b"a requeued job resumes from its checkpoints.\n")
+    os._exit(128 + signum)
 
 
 def _close_wandb_for_requeue() -> None:
