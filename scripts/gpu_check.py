@@ -18,8 +18,9 @@ Measures, on the default JAX backend (`jax.devices()[0]`; all local devices thro
 Checks (pass/fail in the table and the JSON; exit status 1 if any fails):
 - sweep: 8 members spread over the grid, integrated one by one by `nrt.simulate` on the CPU
   in float64, against the accelerator's members: max |difference| of the readout
-  <= 1e-9 (float64 run) and <= 1e-3 (float32 run). (Readouts are amplitudes of order 0.1-1;
-  float32's own error on this run is measured on the CPU as a few 1e-5, see docs/sweeps.md.)
+  <= 1e-9 (float64 run) and <= 1e-4 (float32 run). (Readouts are amplitudes up to about
+  0.5; float32's own error at full size is 4.5e-6 on the CPU, from
+  `python scripts/gpu_check.py --scale 1 --members 8` on a CPU-only machine.)
 - surrogate: the first 3 training steps' losses from the same state and data on the
   accelerator and on the CPU agree to 1e-3 relative. On a CPU-only machine this comparison
   is against itself and is reported as "same device".
@@ -49,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nrtjax as nrt  # noqa: E402
 
 
-SWEEP_TOL = {"float64": 1e-9, "float32": 1e-3}   # max |readout difference| vs CPU float64
+SWEEP_TOL = {"float64": 1e-9, "float32": 1e-4}   # max |readout difference| vs CPU float64
 TRAIN_RTOL = 1e-3                                  # surrogate losses, accelerator vs CPU
 CHECK_MEMBERS = 8
 

@@ -24,7 +24,7 @@ def test_gpu_check_on_cpu_scaled_down(tmp_path, capsys):
     res = gc.main(["--scale", "0.002", "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(res))
     assert res["ok"] and res["platform"] == "cpu" and res["scale"] == 0.002
-    for name, tol in (("float32", 1e-3), ("float64", 1e-9)):
+    for name, tol in (("float32", 1e-4), ("float64", 1e-9)):
         r = res["sweep"][name]
         assert r["dtype"] == name and r["oscillators"] == 289 and r["members"] == 20
         assert r["steps"] == 256      # max(1 s, 60 s x 0.002) at 256 Hz

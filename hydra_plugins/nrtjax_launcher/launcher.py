@@ -225,19 +225,20 @@ def _check_partition(p: dict, part: dict, nodes: list[dict]) -> str:
     for resource, want, have, setting in checks:
         best = max(members, key=have)
         if have(best) < want:
-            none = (f"no node in {where} has any" if have(best) == 0 else
-                    f"the largest node in {where} has {have(best):g} ({best.get('NodeName')})")
-            hint = (" Drop the GPU request (hydra/launcher=submitit_slurm asks for none) or "
-                    "pick a partition with GPUs (hydra.launcher.partition=...)."
-                    if resource.startswith("GPU") else f" Lower it ({setting.split('=')[0]}).")
-            reasons.append(f"the job asks for {want:g} {resource} ({setting}) but {none}.{hint}")
+            none = ("no node has any" if have(best) == 0 else
+                    f"the largest node has {have(best):g} ({best.get('NodeName')})")
+            hint = ("drop the GPU request (hydra/launcher=submitit_slurm asks for none) or "
+                    "pick a partition with GPUs (hydra.launcher.partition=...)"
+                    if resource.startswith("GPU") else f"lower {setting.split('=')[0]}")
+            reasons.append(f"it asks for {resource} = {want:g} ({setting}), {none}: {hint}.")
     if features:
         have_all = [n for n in members if features <= _node_features(n)]
         if not have_all:
-            reasons.append(f"no node in {where} has the features {sorted(features)} "
-                           f"(hydra.launcher.constraint={p['constraint']}).")
+            reasons.append(f"it asks for the node features {sorted(features)} "
+                           f"(hydra.launcher.constraint={p['constraint']}), no node has them.")
     if reasons:
-        return " ".join(reasons)
+        return f"no node of {where} can run this job: " + " ".join(
+            r if i == 0 else r[0].upper() + r[1:] for i, r in enumerate(reasons))
     fit = [n for n in members if all(have(n) >= want for _, want, have, _ in checks)
            and features <= _node_features(n)]
     want_nodes = p.get("nodes") or 1
