@@ -51,7 +51,9 @@ def _slurm_state() -> str:
     return ""
 
 
-def _needs_slurm():
+@pytest.fixture(scope="module")
+def slurm():
+    """Skip (or, with NRTJAX_REQUIRE_SLURM=1, fail) unless a SLURM cluster answers."""
     why = _slurm_state()
     if why and os.environ.get("NRTJAX_REQUIRE_SLURM") == "1":
         pytest.fail(f"NRTJAX_REQUIRE_SLURM=1 but {why}")
@@ -87,7 +89,7 @@ def _assert_same_results(got: Path, want: Path):
 
 
 @pytest.fixture(scope="module")
-def local_runs(tmp_path_factory):
+def local_runs(slurm, tmp_path_factory):
     """The docs' multirun and the requeue run, each run locally (Hydra's basic launcher)."""
     out = {}
     procs = {}
@@ -104,8 +106,7 @@ def local_runs(tmp_path_factory):
 
 
 # --- on a real cluster --------------------------------------------------------------------
-def test_docs_multirun_on_slurm_equals_local_run(tmp_path, local_runs):
-    _needs_slurm()
+def test_docs_multirun_on_slurm_equals_local_run(slurm, tmp_path, local_runs):
     r = _nrtjax([*DOCS_MULTIRUN, "hydra/launcher=submitit_slurm"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     sweep = _sweep_dir(tmp_path)
@@ -127,8 +128,7 @@ def test_docs_multirun_on_slurm_equals_local_run(tmp_path, local_runs):
         script.replace(str(sweep.resolve()), "SWEEP").strip()
 
 
-def test_requeued_job_resumes_its_chunks_and_wandb_run(tmp_path, local_runs):
-    _needs_slurm()
+def test_requeued_job_resumes_its_chunks_and_wandb_run(slurm, tmp_path, local_runs):
     p = subprocess.Popen([sys.executable, "-m", "experiments._cli", *REQUEUE_RUN,
                           "hydra/launcher=submitit_slurm"], cwd=tmp_path, env=_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -162,9 +162,8 @@ def test_requeued_job_resumes_its_chunks_and_wandb_run(tmp_path, local_runs):
     assert "DUE TO JOB REQUEUE" in logs and "Traceback" not in logs, logs[-3000:]
 
 
-def test_impossible_request_fails_fast_naming_the_resource(tmp_path):
+def test_impossible_request_fails_fast_naming_the_resource(slurm, tmp_path):
     # (a CPU-only cluster asked for a GPU; the other resources: test_partition_check_...)
-    _needs_slurm()
     override, resource = "hydra.launcher.gpus_per_node=1", "GPUs per node"
     start = time.monotonic()
     r = _nrtjax([*DOCS_MULTIRUN, "hydra/launcher=submitit_slurm", override], cwd=tmp_path,
@@ -174,6 +173,20 @@ def test_impossible_request_fails_fast_naming_the_resource(tmp_path):
     assert resource in r.stderr and override.split("=")[0] in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     assert not list(tmp_path.glob("multirun/sweep/*/.submitit/*")), "something was submitted"
+
+
+def test_job_that_cannot_start_stops_the_wait_with_ids_and_scancel(slurm, tmp_path):
+    """Without the check, SLURM queues a job no node can run (reason PartitionConfig); the
+    launcher must not wait forever on it."""
+    r = _nrtjax([*DOCS_MULTIRUN, "hydra/launcher=submitit_slurm",
+                 "hydra.launcher.check_request=false", "hydra.launcher.cpus_per_task=100000"],
+                cwd=tmp_path, timeout=120)
+    ids = [d.name for d in tmp_path.glob("multirun/sweep/*/.submitit/*") if d.name.isdigit()]
+    for job in ids:
+        subprocess.run(["scancel", job], timeout=30)
+    assert r.returncode == 2 and len(ids) == 1, r.stderr[-2000:]
+    assert "cannot start" in r.stderr and "PartitionConfig" in r.stderr, r.stderr[-2000:]
+    assert f"scancel {ids[0]}" in r.stderr and f"{ids[0]}_0" in r.stderr
 
 
 # --- without a cluster --------------------------------------------------------------------
