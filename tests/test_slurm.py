@@ -45,7 +45,7 @@ def _slurm_state() -> str:
     except subprocess.TimeoutExpired:
         return "sinfo did not answer in 20 s"
     if r.returncode != 0:
-        return f"sinfo failed: {r.stderr.strip()[:200]}"
+        return f"sinfo failed: {(r.stderr.strip().splitlines() or [''])[-1][:200]}"
     if not any(s.startswith(("idle", "mix", "alloc")) for s in r.stdout.split()):
         return f"no usable SLURM node (states: {r.stdout.split()})"
     return ""
