@@ -85,7 +85,8 @@ def sweep_problem(dtype, n, duration, fs, members):
 def cpu_reference(a, cpu):
     """A few members spread over the grid, one by one by `nrt.simulate` on the CPU in
     float64: (their indices, their readouts)."""
-    idx = np.unique(np.linspace(0, a.members - 1, min(CHECK_MEMBERS, a.members)).round().astype(int))
+    spread = np.linspace(0, a.members - 1, min(CHECK_MEMBERS, a.members))
+    idx = np.unique(spread.round().astype(int))
     f64 = sweep_problem(np.float64, a.n, a.duration, a.fs, a.members)
     with jax.default_device(cpu):
         ref_fn = jax.jit(member_fn(*f64[:4]))
@@ -220,8 +221,8 @@ def main(argv=None):
     for name, r in res["sweep"].items():
         rows.append((f"GrFNN sweep {name}: {r['members']} x {r['oscillators']} osc x "
                      f"{r['steps']} steps", f"{r['oscillator_steps_per_s']:.3e} osc-steps/s",
-                     f"{'ok' if r['ok'] else 'FAIL'} max|diff| {r['max_abs_diff_vs_cpu_float64']:.1e}"
-                     f" <= {r['tolerance']:g}"))
+                     f"{'ok' if r['ok'] else 'FAIL'} max|diff| "
+                     f"{r['max_abs_diff_vs_cpu_float64']:.1e} <= {r['tolerance']:g}"))
         rows.append((f"  (compile + first run {r['compile_and_first_run_s']:.1f} s, warm "
                      f"{r['warm_s']:.2f} s)", "", ""))
     s = res["surrogate_training"]

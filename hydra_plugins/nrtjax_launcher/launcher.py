@@ -329,9 +329,10 @@ def wait_for_jobs(jobs: list, pending_timeout_min: float | None, poll_s: float =
                     if never_count[j.job_id] >= 2:   # seen twice: not a passing state
                         raise SlurmLauncherError(
                             f"SLURM job {j.job_id} cannot start: it is PENDING with reason "
-                            f"{state[1]} (see `squeue -j {j.job_id.split('_')[0]}`), which does not "
-                            f"clear by waiting. Jobs of this submission: {', '.join(ids)}; "
-                            f"they are still queued: cancel them with `{_cancel_hint(ids)}`.")
+                            f"{state[1]} (see `squeue -j {j.job_id.split('_')[0]}`), which "
+                            f"does not clear by waiting. Jobs of this submission: "
+                            f"{', '.join(ids)}; they are still queued: cancel them with "
+                            f"`{_cancel_hint(ids)}`.")
             waiting = [states.get(j.job_id) for j in open_jobs]
             stalled = all(s is not None and s[0] == "PENDING" for s in waiting)
             if (stalled and pending_timeout_min is not None
