@@ -87,8 +87,8 @@ def cpu_reference(a, cpu):
     float64: (their indices, their readouts)."""
     spread = np.linspace(0, a.members - 1, min(CHECK_MEMBERS, a.members))
     idx = np.unique(spread.round().astype(int))
-    f64 = sweep_problem(np.float64, a.n, a.duration, a.fs, a.members)
-    with jax.default_device(cpu):
+    with jax.default_device(cpu):   # every array of the reference on the CPU
+        f64 = sweep_problem(np.float64, a.n, a.duration, a.fs, a.members)
         ref_fn = jax.jit(member_fn(*f64[:4]))
         ref = np.stack([np.asarray(ref_fn(jnp.float64(f64[4][i]))) for i in idx])
     return idx, ref
