@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -252,7 +253,8 @@ class Run:
             self._wandb = wandb.init(
                 project=cfg.wandb.project, entity=cfg.wandb.entity, mode=cfg.wandb.mode,
                 dir=str(directory), config=plain, name=f"{name}-{self.final_dir.name}",
-                reinit="finish_previous",
+                reinit="finish_previous", id=wandb_run_id(name, self.final_dir),
+                resume="allow",
             )
 
     def path(self, name: str) -> Path:
@@ -361,6 +363,14 @@ def progress_bar(iterable=None, *, total=None, desc=None, initial=0, unit="it", 
     return tqdm(iterable, total=total, desc=desc, initial=initial, unit=unit, leave=leave,
                 file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
                 disable=False if force else None)
+
+
+def wandb_run_id(name: str, directory: Path) -> str:
+    """A wandb run id that is a function of the job and its run directory, so that a job
+    run again in the same directory (`resume=DIR`, a SLURM requeue: the multirun member's
+    directory `SWEEP_DIR/N` is fixed at submission) continues the same wandb run."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+    return f"{name}-{digest}"
 
 
 def _is_scalar(v) -> bool:
