@@ -15,7 +15,7 @@ from ._compile import filter_jit_tuned
 from ._fixed_step import elementwise_ok, scan_elementwise, scan_fixed
 from ._signal import Signal
 from ._solvers import RK4
-from .models._base import AbstractModel
+from .models._base import AbstractModel, static_zero_names, with_static_zeros
 
 
 class SimulationDivergedError(ValueError):
@@ -210,6 +210,9 @@ def simulate(
     mask = _complex_mask(y0)
     mixed = any(mask) and not all(mask)
     run_model, run_y0 = (_RealView(model, mask), _to_real(y0)) if mixed else (model, y0)
+    # Parameters that are concrete zeros go in as Python numbers, so the vector field
+    # still drops their terms inside the compiled loop (models/_base.py).
+    fixed = with_static_zeros(run_model)
     dtype = jnp.result_type(*[jnp.real(leaf) for leaf in jtu.tree_leaves(y0)])
     grid = jnp.asarray(signal.t0 + dt * np.arange(n + 1), dtype=dtype)
     fast = None
@@ -218,9 +221,13 @@ def simulate(
     if fast is not None:
         k0, stride, count = fast
         if elementwise_ok(run_model, solver, run_y0):
-            ys = scan_elementwise((run_model, run_y0, signal), grid, k0, stride, count)
+            # Only the forward pass drops the zero terms: the adjoint keeps the general
+            # field (docs/benchmarks.md: one fused adjoint step per unit is split over
+            # threads by XLA:CPU, which made jax.grad 3x slower).
+            ys = scan_elementwise((run_model, run_y0, signal), grid, k0, stride, count,
+                                  static_zero_names(run_model))
         else:
-            ys = scan_fixed(run_model, signal, run_y0, solver, grid, k0, stride, count)
+            ys = scan_fixed(fixed, signal, run_y0, solver, grid, k0, stride, count)
         ts, result = grid[k0 + stride * np.arange(count)], diffrax.RESULTS.successful
     else:
         if stepsize_controller is None:
@@ -230,7 +237,7 @@ def simulate(
         save_ts = None if saveat is None and stepsize_controller is None else (
             grid if saveat is None else jnp.asarray(saveat, dtype=dtype))
         adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
-        ts, ys, result = _diffeqsolve(run_model, signal, run_y0, solver, controller, save_ts, grid,
+        ts, ys, result = _diffeqsolve(fixed, signal, run_y0, solver, controller, save_ts, grid,
                                       adjoint, steps, dt0)
     if mixed:
         ys = _from_real(ys, mask)
@@ -256,11 +263,15 @@ def _raise_if_failed(traj: Trajectory, model: AbstractModel) -> Trajectory:
     failed = traj.result != diffrax.RESULTS.successful
     if isinstance(failed, jax.core.Tracer):
         # Guard ts and ys together: a check on an output nobody uses is removed as dead code.
-        ts, ys = eqx.error_if(
-            (traj.ts, traj.ys), failed,
+        # The check passes its operands through a conditional, which copies them, so it
+        # guards the last saved state and writes that back in place, not the whole
+        # trajectory (a copy of every saved state cost 15-20% of a 60 s run).
+        ts, last = eqx.error_if(
+            (traj.ts, jtu.tree_map(lambda a: a[-1], traj.ys)), failed,
             f"{name} integration failed: the state diverged (non-finite, or eps|z|^2 >= 1) "
             f"or the solver stopped. {_FIX_HINT}",
         )
+        ys = jtu.tree_map(lambda a, b: a.at[-1].set(b), traj.ys, last)
         return Trajectory(ts=ts, ys=ys, result=traj.result)
     if bool(failed):
         k = int(_first_bad(traj.ys))
