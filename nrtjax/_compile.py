@@ -43,10 +43,12 @@ def set_cpu_flags_for_process() -> bool:
     default) and is skipped for jaxlib older than 0.10 (XLA stops the process on a flag
     it does not know; these were tested on 0.10 and 0.12). Results are bit-identical:
     only the width of the vector instructions changes. Returns whether it set them."""
-    from jax._src import xla_bridge
-
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # a JAX without it: leave XLA_FLAGS alone
+        return False
     flags = os.environ.get("XLA_FLAGS", "")
-    if xla_bridge.backends_are_initialized() or _jaxlib_version() < (0, 10):
+    if backends_are_initialized() or _jaxlib_version() < (0, 10):
         return False
     new = [f"--{k}={v}" for k, v in CPU_COMPILER_OPTIONS.items() if k not in flags]
     if not new:

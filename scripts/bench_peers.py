@@ -25,7 +25,12 @@ reports medians and ratios to nrtjax: wall-clock seconds, and the CPU seconds of
 contender's process (all its threads), which other processes on a loaded machine disturb
 less. The load average is printed before and after.
 
-    .venv/bin/python scripts/bench_peers.py [--quick] [--repeats 7] [--json out.json]
+    .venv/bin/python scripts/bench_peers.py [--quick] [--repeats 7] [--breakdown]
+        [--cases single,sweep,grad] [--malloc-hugepages] [--no-brainpy] [--json out.json]
+
+`--breakdown` adds variants that each put one cost back (docs/benchmarks.md, "Where the
+time went"); `--malloc-hugepages` re-runs the process with glibc's malloc on huge pages
+first (experiments/_env.py), as `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` would.
 """
 
 import argparse
