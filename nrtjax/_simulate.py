@@ -177,6 +177,11 @@ def simulate(
     `diffrax.RecursiveCheckpointAdjoint()` for long runs under memory limits), adaptive
     solves and off-grid `saveat` go through `diffrax.diffeqsolve` itself.
 
+    Model parameters that are concrete zeros (written as numbers, not traced: e.g.
+    `beta2=0.0, eps=0.0`) drop their terms from the vector field (`static_zero_fields`),
+    so the common special cases cost only their own arithmetic; traced parameters (a
+    `jit` argument, a `grad` or `vmap` variable) never do.
+
     **Arguments:**
 
     - `model`: an nrtjax model (any `(t, y, args) -> dy/dt` Equinox module).
