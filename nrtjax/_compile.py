@@ -1,6 +1,8 @@
-"""XLA compiler options for the computations nrtjax compiles itself."""
+"""XLA compiler options for CPU: for the computations nrtjax compiles itself, and (through
+`XLA_FLAGS`, set when nrtjax is imported) for a user's own `jax.jit` as well."""
 
 import functools
+import os
 from collections.abc import Callable
 
 import equinox as eqx
@@ -17,6 +19,47 @@ import jax.tree_util as jtu
 CPU_COMPILER_OPTIONS: dict[str, int] = {"xla_cpu_prefer_vector_width": 512}
 """XLA:CPU options for 512-bit vectors (AVX-512); top-level `simulate` and `sharded_vmap`
 calls pass them (docs/simulate.md, Compilation)."""
+
+# The XLA_FLAGS value before nrtjax changed it (None: unset), for child processes that
+# should start as a user's would without nrtjax (scripts/bench_peers.py's peers).
+XLA_FLAGS_BEFORE_IMPORT: str | None = os.environ.get("XLA_FLAGS")
+
+
+def _jaxlib_version() -> tuple[int, ...]:
+    import jaxlib
+
+    try:
+        return tuple(int(p) for p in jaxlib.__version__.split(".")[:2])
+    except ValueError:
+        return (0,)
+
+
+def set_cpu_flags_for_process() -> bool:
+    """Add `CPU_COMPILER_OPTIONS` to `XLA_FLAGS`, so that every computation this process
+    compiles on the CPU gets them, a user's own `jax.jit` included (JAX takes per-call
+    compiler options only on the outermost `jit`). Called once when nrtjax is imported.
+
+    XLA reads `XLA_FLAGS` once, when JAX first starts a backend, so this does something
+    only if no JAX computation has run yet in the process; it leaves a flag already in
+    `XLA_FLAGS` alone (opt out with `XLA_FLAGS=--xla_cpu_prefer_vector_width=256`, XLA's
+    default) and is skipped for jaxlib older than 0.10 (XLA stops the process on a flag
+    it does not know; these were tested on 0.10 and 0.12). Results are bit-identical:
+    only the width of the vector instructions changes. Returns whether it set them."""
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # a JAX without it: leave XLA_FLAGS alone
+        return False
+    flags = os.environ.get("XLA_FLAGS", "")
+    if backends_are_initialized() or _jaxlib_version() < (0, 10):
+        return False
+    new = [f"--{k}={v}" for k, v in CPU_COMPILER_OPTIONS.items() if k not in flags]
+    if not new:
+        return False
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [flags, *new]))
+    return True
+
+
+CPU_FLAGS_SET_AT_IMPORT: bool = set_cpu_flags_for_process()
 
 
 def _top_level(args) -> bool:

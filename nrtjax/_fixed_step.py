@@ -23,6 +23,7 @@ import jax.tree_util as jtu
 
 from ._compile import filter_jit_tuned
 from ._solvers import RK4, scale
+from .models._base import set_static_zeros
 
 
 @filter_jit_tuned
@@ -79,28 +80,29 @@ def elementwise_ok(model, solver, y0) -> bool:
 
 
 @eqx.filter_custom_vjp
-def scan_elementwise(diff, grid, k0: int, stride: int, n_save: int):
+def scan_elementwise(diff, grid, k0: int, stride: int, n_save: int, zeros: tuple[str, ...] = ()):
     """`scan_fixed` with RK4 on `diff = (model, y0, signal)`, differentiated by
     `_backward` (or, when the input signal itself is differentiated, by plain reverse
-    mode through `scan_fixed`)."""
+    mode through `scan_fixed`). The forward pass sets the model's fields `zeros` (concrete
+    zeros, `static_zero_names`) to the Python number 0 so the field drops their terms."""
     model, y0, signal = diff
-    return scan_fixed(model, signal, y0, RK4(), grid, k0, stride, n_save)
+    return scan_fixed(set_static_zeros(model, zeros), signal, y0, RK4(), grid, k0, stride, n_save)
 
 
 @scan_elementwise.def_fwd
-def _forward(perturbed, diff, grid, k0, stride, n_save):
+def _forward(perturbed, diff, grid, k0, stride, n_save, zeros=()):
     del perturbed
-    ys = scan_elementwise.fn(diff, grid, k0, stride, n_save)
+    ys = scan_elementwise.fn(diff, grid, k0, stride, n_save, zeros)
     return ys, ys
 
 
 @scan_elementwise.def_bwd
-def _backward(ys, ys_bar, perturbed, diff, grid, k0, stride, n_save):
+def _backward(ys, ys_bar, perturbed, diff, grid, k0, stride, n_save, zeros=()):
     model, y0, signal = diff
     if ys_bar is None:
         return jtu.tree_map(lambda _: None, diff)
     if any(jtu.tree_leaves(perturbed[2])):
-        _, vjp = jax.vjp(lambda d: scan_elementwise.fn(d, grid, k0, stride, n_save), diff)
+        _, vjp = jax.vjp(lambda d: scan_elementwise.fn(d, grid, k0, stride, n_save, zeros), diff)
         (bar,) = vjp(ys_bar)
         return jtu.tree_map(lambda b, p: b if p else None, bar, perturbed)
     params, rest = eqx.partition(model, perturbed[0])

@@ -15,7 +15,7 @@ from ._compile import filter_jit_tuned
 from ._fixed_step import elementwise_ok, scan_elementwise, scan_fixed
 from ._signal import Signal
 from ._solvers import RK4
-from .models._base import AbstractModel
+from .models._base import AbstractModel, static_zero_names, with_static_zeros
 
 
 class SimulationDivergedError(ValueError):
@@ -177,6 +177,11 @@ def simulate(
     `diffrax.RecursiveCheckpointAdjoint()` for long runs under memory limits), adaptive
     solves and off-grid `saveat` go through `diffrax.diffeqsolve` itself.
 
+    Model parameters that are concrete zeros (written as numbers, not traced: e.g.
+    `beta2=0.0, eps=0.0`) drop their terms from the vector field (`static_zero_fields`),
+    so the common special cases cost only their own arithmetic; traced parameters (a
+    `jit` argument, a `grad` or `vmap` variable) never do.
+
     **Arguments:**
 
     - `model`: an nrtjax model (any `(t, y, args) -> dy/dt` Equinox module).
@@ -210,6 +215,9 @@ def simulate(
     mask = _complex_mask(y0)
     mixed = any(mask) and not all(mask)
     run_model, run_y0 = (_RealView(model, mask), _to_real(y0)) if mixed else (model, y0)
+    # Parameters that are concrete zeros go in as Python numbers, so the vector field
+    # still drops their terms inside the compiled loop (models/_base.py).
+    fixed = with_static_zeros(run_model)
     dtype = jnp.result_type(*[jnp.real(leaf) for leaf in jtu.tree_leaves(y0)])
     grid = jnp.asarray(signal.t0 + dt * np.arange(n + 1), dtype=dtype)
     fast = None
@@ -218,9 +226,13 @@ def simulate(
     if fast is not None:
         k0, stride, count = fast
         if elementwise_ok(run_model, solver, run_y0):
-            ys = scan_elementwise((run_model, run_y0, signal), grid, k0, stride, count)
+            # Only the forward pass drops the zero terms: the adjoint keeps the general
+            # field (docs/benchmarks.md: one fused adjoint step per unit is split over
+            # threads by XLA:CPU, which made jax.grad 3x slower).
+            ys = scan_elementwise((run_model, run_y0, signal), grid, k0, stride, count,
+                                  static_zero_names(run_model))
         else:
-            ys = scan_fixed(run_model, signal, run_y0, solver, grid, k0, stride, count)
+            ys = scan_fixed(fixed, signal, run_y0, solver, grid, k0, stride, count)
         ts, result = grid[k0 + stride * np.arange(count)], diffrax.RESULTS.successful
     else:
         if stepsize_controller is None:
@@ -230,7 +242,7 @@ def simulate(
         save_ts = None if saveat is None and stepsize_controller is None else (
             grid if saveat is None else jnp.asarray(saveat, dtype=dtype))
         adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
-        ts, ys, result = _diffeqsolve(run_model, signal, run_y0, solver, controller, save_ts, grid,
+        ts, ys, result = _diffeqsolve(fixed, signal, run_y0, solver, controller, save_ts, grid,
                                       adjoint, steps, dt0)
     if mixed:
         ys = _from_real(ys, mask)
@@ -251,16 +263,34 @@ _FIX_HINT = (
 )
 
 
+def _guard_last(ts, ys, failed, msg: str):
+    """`eqx.error_if` on `ts` and the last saved state, written back into `ys` in place;
+    derivatives pass through unchanged (as `error_if`'s own), so `jax.grad` makes no copy
+    of the trajectory's cotangent either."""
+
+    @jax.custom_jvp
+    def guard(ts, ys, failed):
+        ts, last = eqx.error_if((ts, jtu.tree_map(lambda a: a[-1], ys)), failed, msg)
+        return ts, jtu.tree_map(lambda a, b: a.at[-1].set(b), ys, last)
+
+    @guard.defjvp
+    def _guard_jvp(primals, tangents):
+        return guard(*primals), tangents[:2]
+
+    return guard(ts, ys, failed)
+
+
 def _raise_if_failed(traj: Trajectory, model: AbstractModel) -> Trajectory:
     name = type(model).__name__
     failed = traj.result != diffrax.RESULTS.successful
     if isinstance(failed, jax.core.Tracer):
         # Guard ts and ys together: a check on an output nobody uses is removed as dead code.
-        ts, ys = eqx.error_if(
-            (traj.ts, traj.ys), failed,
-            f"{name} integration failed: the state diverged (non-finite, or eps|z|^2 >= 1) "
-            f"or the solver stopped. {_FIX_HINT}",
-        )
+        # The check passes its operands through a conditional, which copies them, so it
+        # guards the last saved state and writes that back in place, not the whole
+        # trajectory (a copy of every saved state cost 15-20% of a 60 s run).
+        msg = (f"{name} integration failed: the state diverged (non-finite, or eps|z|^2 >= 1) "
+               f"or the solver stopped. {_FIX_HINT}")
+        ts, ys = _guard_last(traj.ts, traj.ys, failed, msg)
         return Trajectory(ts=ts, ys=ys, result=traj.result)
     if bool(failed):
         k = int(_first_bad(traj.ys))

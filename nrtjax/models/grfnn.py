@@ -12,7 +12,8 @@ from jaxtyping import Array, ArrayLike, Complex, Float
 
 from .._custom_types import Args, RealScalarLike
 from .._dtypes import as_float, complex_dtype, to_complex
-from ._base import AbstractModel, read_input
+from .._solvers import scale as real_scale
+from ._base import AbstractModel, is_static_zero, read_input
 
 INPUT_TYPES = ("linear", "active", "allfreq", "all2freq")
 SPACINGS = ("log", "lin")
@@ -30,6 +31,16 @@ def lin_freqs(fmin: float, fmax: float, n: int) -> np.ndarray:
     if not (0 <= fmin < fmax) or n < 2:
         raise ValueError(f"Need 0 <= fmin < fmax and n >= 2, got fmin={fmin}, fmax={fmax}, n={n}.")
     return np.linspace(fmin, fmax, n)
+
+
+def _concrete_float(x, like=None):
+    """`as_float(x, like)`, kept concrete for a Python number or NumPy array even while an
+    outer `jit` is traced (which would otherwise stage the conversion), so a parameter
+    written as `0.0` stays a known zero (`is_static_zero`) for the vector field."""
+    if isinstance(x, jax.core.Tracer):
+        return as_float(x, like)
+    with jax.ensure_compile_time_eval():
+        return as_float(x, like)
 
 
 def coupling_a(z: Complex[Array, "*n"], sqrt_eps: Array) -> Complex[Array, "*n"]:
@@ -67,6 +78,8 @@ class GrFNN(AbstractModel):
     """
 
     elementwise: ClassVar[bool] = True
+    static_zero_fields: ClassVar[tuple[str, ...]] = (
+        "alpha", "beta1", "beta2", "delta1", "delta2", "eps")
 
     freqs: Float[Array, " n"]
     alpha: Float[Array, ""]
@@ -103,15 +116,15 @@ class GrFNN(AbstractModel):
         - `weight`: strength $w$ of the external input (frequency-scaled).
         - `spacing`: `"log"` (scale $s = f$) or `"lin"` (scale $s = 1$).
         """
-        self.freqs = jnp.atleast_1d(as_float(freqs))
+        self.freqs = jnp.atleast_1d(_concrete_float(freqs))
         like = self.freqs
-        self.alpha = as_float(alpha, like)
-        self.beta1 = as_float(beta1, like)
-        self.beta2 = as_float(beta2, like)
-        self.delta1 = as_float(delta1, like)
-        self.delta2 = as_float(delta2, like)
-        self.eps = as_float(eps, like)
-        self.weight = as_float(weight, like)
+        self.alpha = _concrete_float(alpha, like)
+        self.beta1 = _concrete_float(beta1, like)
+        self.beta2 = _concrete_float(beta2, like)
+        self.delta1 = _concrete_float(delta1, like)
+        self.delta2 = _concrete_float(delta2, like)
+        self.eps = _concrete_float(eps, like)
+        self.weight = _concrete_float(weight, like)
         self.input = input
         self.spacing = spacing
 
@@ -138,7 +151,7 @@ class GrFNN(AbstractModel):
     def stimulus_term(self, x: Complex[Array, "..."], z: Complex[Array, " n"]) -> Complex[Array, " n"]:
         """$s\\,w\\,I(x, z)$ for the layer's input type."""
         sqrt_eps = jnp.sqrt(self.eps)
-        if self.input == "linear":
+        if self.input == "linear" or is_static_zero(self.eps):  # with eps = 0, A = 1, P(x) = x
             drive = jnp.broadcast_to(x, z.shape)
         elif self.input == "active":
             drive = x * coupling_a(z, sqrt_eps)
@@ -147,7 +160,8 @@ class GrFNN(AbstractModel):
         else:
             se = to_complex(sqrt_eps, z.dtype)
             drive = x / ((1 - se * x) * (1 - se * jnp.conj(x))) * coupling_a(z, sqrt_eps)
-        return to_complex(self.scale * self.weight, z.dtype) * drive
+        # A real gain times a complex drive, componentwise (`nrt.RK4`'s `scale`).
+        return real_scale((self.scale * self.weight).astype(z.real.dtype), drive)
 
     def __call__(self, t: RealScalarLike, y: Complex[Array, " n"], args: Args) -> Complex[Array, " n"]:
         x = read_input(args, t, y)
@@ -163,11 +177,28 @@ class GrFNN(AbstractModel):
 
 
 def intrinsic(z, freqs, scale, alpha, beta1, beta2, delta1, delta2, eps):
-    """The canonical intrinsic dynamics, shared by layers and (with other names) Hebbian C."""
+    """The canonical intrinsic dynamics, shared by layers and (with other names) Hebbian C.
+
+    A parameter known to be zero when the computation is traced (`is_static_zero`: a
+    Python number, or an array that is not traced) drops its term, so a run with the
+    common `beta2 = delta2 = 0` or `eps = 0` does no division and no guard per stage.
+    Dropping `x + 0 * y` leaves every finite result bit-identical."""
     r2 = jnp.real(z * jnp.conj(z))
     dtype = r2.dtype
-    cubic = jax.lax.complex((scale * (alpha + beta1 * r2)).astype(dtype),
-                            (2 * jnp.pi * freqs + scale * delta1 * r2).astype(dtype))
+
+    def plus(a, b):
+        return a if b is None else (b if a is None else a + b)
+
+    def times(p, r):
+        return None if is_static_zero(p) else p * r
+
+    real = plus(None if is_static_zero(alpha) else alpha, times(beta1, r2))
+    real = jnp.zeros_like(r2) if real is None else scale * real
+    imag = plus(2 * jnp.pi * freqs, None if is_static_zero(delta1) else scale * delta1 * r2)
+    cubic = jax.lax.complex(jnp.broadcast_to(real, r2.shape).astype(dtype),
+                            jnp.broadcast_to(imag, r2.shape).astype(dtype))
+    if is_static_zero(eps) or (is_static_zero(beta2) and is_static_zero(delta2)):
+        return z * cubic
     # One division for both b2 terms, used once (as a complex number): XLA:CPU keeps a
     # division that feeds two consumers out of their fused kernel, which would split an
     # RK4 step into several kernels.
@@ -200,7 +231,10 @@ def _quintic_jvp(primals, tangents):
     return out, terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
-def guard_domain(dz: Complex[Array, "..."], z: Complex[Array, "..."], eps: Array) -> Complex[Array, "..."]:
-    """NaN where $\\varepsilon|z|^2 \\ge 1$: past that the model is undefined."""
+def guard_domain(dz: Complex[Array, "..."], z: Complex[Array, "..."], eps: ArrayLike) -> Complex[Array, "..."]:
+    """NaN where $\\varepsilon|z|^2 \\ge 1$: past that the model is undefined (nothing to
+    guard when `eps` is known to be zero: a finite state never reaches it)."""
+    if is_static_zero(eps):
+        return dz
     r2 = jnp.real(z * jnp.conj(z))
     return jnp.where(eps * r2 < 1, dz, jnp.nan)
