@@ -73,8 +73,10 @@ def _nrtjax(args, cwd, timeout=240, **kw):
                           env=_env(), capture_output=True, text=True, timeout=timeout, **kw)
 
 
-def _sweep_dir(cwd: Path) -> Path:
-    (d,) = (cwd / "multirun" / "sweep").iterdir()
+def _sweep_dir(cwd: Path, *, staging: bool = False) -> Path:
+    """The multirun's sweep folder, or while it runs its staging folder `.NAME.partial`."""
+    (d,) = [d for d in (cwd / "multirun" / "sweep").iterdir()
+            if d.name.endswith(".partial") == staging]
     return d
 
 
@@ -112,7 +114,8 @@ def test_docs_multirun_on_slurm_equals_local_run(slurm, tmp_path, local_runs):
     sweep = _sweep_dir(tmp_path)
     for i in (0, 1):
         _assert_same_results(sweep / str(i), local_runs["docs"] / str(i))
-        assert (sweep / str(i) / "sweep.log").exists()   # the job's name, not `_job`
+        # Job logging goes to stderr (submitit's log), so no `_job.log` / `sweep.log` files.
+        assert not list((sweep / str(i)).glob("*.log"))
     # Two members: one job array, named after the job; the preview prints its script.
     (array_dir,) = [d for d in (sweep / ".submitit").iterdir() if d.name.isdigit()]
     script = (array_dir / f"{array_dir.name}_submission.sh").read_text()
@@ -125,7 +128,7 @@ def test_docs_multirun_on_slurm_equals_local_run(slurm, tmp_path, local_runs):
     shown = preview.stdout.split("\n", 1)[1]
     previewed_dir = re.search(r"--output=(\S+)/\.submitit/", shown).group(1)
     assert shown.replace(previewed_dir, "SWEEP").strip() == \
-        script.replace(str(sweep.resolve()), "SWEEP").strip()
+        script.replace(str(sweep.parent.resolve() / f".{sweep.name}.partial"), "SWEEP").strip()
 
 
 def test_requeued_job_resumes_its_chunks_and_wandb_run(slurm, tmp_path, local_runs):
@@ -136,11 +139,11 @@ def test_requeued_job_resumes_its_chunks_and_wandb_run(slurm, tmp_path, local_ru
         deadline = time.monotonic() + 180
         chunks = []
         while not chunks and time.monotonic() < deadline and p.poll() is None:
-            chunks = list(tmp_path.glob("multirun/sweep/*/0/checkpoints/sweep_chunk_*.npz"))
+            chunks = list(tmp_path.glob("multirun/sweep/*/.0.partial/checkpoints/sweep_chunk_*.npz"))
             time.sleep(0.1)
         assert chunks, "no chunk was written (or the run ended first)"
-        sweep = _sweep_dir(tmp_path)
-        (job_id,) = [d.name for d in (sweep / ".submitit").iterdir() if d.name.isdigit()]
+        staged = _sweep_dir(tmp_path, staging=True)
+        (job_id,) = [d.name for d in (staged / ".submitit").iterdir() if d.name.isdigit()]
         subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=30)
         text, _ = p.communicate(timeout=240)
     finally:
@@ -148,7 +151,7 @@ def test_requeued_job_resumes_its_chunks_and_wandb_run(slurm, tmp_path, local_ru
             p.kill()
             subprocess.run(["scancel", "--name=nrtjax-sweep"], timeout=30)
     assert p.returncode == 0, text[-3000:]
-    run_dir = sweep / "0"
+    run_dir = _sweep_dir(tmp_path) / "0"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 1 <= metrics["chunks_resumed"] < metrics["chunks"] == 6, metrics
     _assert_same_results(run_dir, local_runs["requeue"] / "0")
