@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nrtjax.beats import BeatActivation
-from nrtjax.beats.decode import OscillatorSettings, bar_viterbi, decode_oscillator
+from nrtjax.beats.decode import (OscillatorSettings, StreamingDecoder, bar_viterbi,
+                                 decode_oscillator)
 from nrtjax.beats.hmm import (BarPointer, HMMSettings, decode_hmm, log_observations,
                               tempo_transitions, viterbi)
 
@@ -226,3 +227,44 @@ def test_bar_viterbi_matches_brute_force():
 
     best = max(itertools.product(range(n), repeat=obs.size), key=logp)
     np.testing.assert_array_equal(path, best)
+
+
+# --- Streaming ----------------------------------------------------------------------
+
+
+def test_streaming_is_independent_of_blocks_and_keeps_its_latency():
+    act = CASES["ramp"][0]
+    whole = decode_oscillator(act, causal=True)
+    dec = StreamingDecoder(FPS)
+    rng = np.random.default_rng(0)
+    got, downs, i = [], [], 0
+    while i < act.beat.size:
+        k = int(rng.integers(1, 60))
+        new = dec.push(act.beat[i:i + k], act.downbeat[i:i + k])
+        i = min(i + k, act.beat.size)
+        got.append(new.beats)
+        downs.append(new.downbeats)
+        # Every beat up to the latency before the input's end has been reported.
+        done = np.concatenate(got)
+        due = whole.beats[whole.beats <= i / FPS - dec.latency_s]
+        np.testing.assert_array_equal(done[:due.size], due)
+    last = dec.flush()
+    np.testing.assert_array_equal(np.concatenate(got + [last.beats]), whole.beats)
+    np.testing.assert_array_equal(np.concatenate(downs + [last.downbeats]), whole.downbeats)
+    assert dec.latency_s == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("case", ["steady90", "ramp", "waltz"])
+def test_streaming_equals_offline_once_locked(case):
+    act, beats, downs = CASES[case]
+    causal, offline = decode_oscillator(act, causal=True), decode_oscillator(act)
+    end = act.beat.size / FPS - 1.0
+    a = causal.beats[(causal.beats > 8.0) & (causal.beats < end)]
+    b = offline.beats[(offline.beats > 8.0) & (offline.beats < end)]
+    assert a.size == b.size
+    # Both snap to the activation's peaks: nearly all beats are the same time.
+    assert np.mean(np.abs(a - b) < 1e-6) >= 0.95 and np.max(np.abs(a - b)) < 0.07
+    assert f_measure(beats, causal.beats, skip=8.0) >= 0.97  # trailing beats after the end
+    da = causal.downbeats[(causal.downbeats > 8.0) & (causal.downbeats < end)]
+    db = offline.downbeats[(offline.downbeats > 8.0) & (offline.downbeats < end)]
+    assert da.size == db.size and np.max(np.abs(da - db)) < 0.07

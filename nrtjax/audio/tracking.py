@@ -185,7 +185,9 @@ def periodicity(envelope: np.ndarray, fs: float, freqs: np.ndarray, *,
     for h in range(1, harmonics + 1):
         lo = np.clip(np.floor(h * fs / f * 2.0 ** -half_width), 1, n).astype(int)
         hi = np.clip(np.ceil(h * fs / f * 2.0 ** half_width), 1, n).astype(int)
-        out += [ac[a:b + 1].max() for a, b in zip(lo, hi)]
+        # max over ac[a:b + 1] for every (a, b) at once: reduceat over interleaved bounds.
+        bounds = np.stack([lo, hi + 1], axis=1).reshape(-1)
+        out += np.maximum.reduceat(np.append(ac, 0.0), bounds)[::2]
     return (out / harmonics).reshape(np.shape(freqs))
 
 

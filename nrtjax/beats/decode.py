@@ -176,6 +176,7 @@ def _profile_chunk(bank, xs, z0, fps: float):
 def _phase_chunk(bank, motor: ASHLE, xs, z0, peak0, y0: ASHLEState, centre, fps: float,
                  settings: OscillatorSettings):
     """One chunk of GrFNN -> tracked band phasor -> ASHLE, both states carried."""
+    motor = eqx.tree_at(lambda m: m.f0, motor, jnp.asarray(centre, motor.f0.dtype))
     zs = simulate(bank, Signal.sampled(xs, fps), dt=1.0 / fps, y0=z0).ys
     sal = rs.octave_salience(jnp.abs(zs), settings.per_octave, settings.harmonic)
     score = sal * jnp.exp(rs.log_prior(bank.freqs, centre, settings.level_octaves))[None, :]
@@ -185,7 +186,7 @@ def _phase_chunk(bank, motor: ASHLE, xs, z0, peak0, y0: ASHLEState, centre, fps:
     forcing = rs.band_phasor(zs, weights)
     ys = simulate(motor, Signal.sampled(forcing, fps), dt=1.0 / fps, y0=y0).ys
     last = jax.tree_util.tree_map(lambda a: a[-1], ys)
-    return zs[-1], peaks[-1], last, ys.z[1:], ys.f[1:]
+    return zs[-1], peaks[-1], last, ys.z[1:], ys.f[1:], jnp.mean(jnp.abs(zs[1:]), axis=0)
 
 
 def _chunks(xs: np.ndarray, size: int) -> list[np.ndarray]:
@@ -220,8 +221,8 @@ def motor_pass(beat: np.ndarray, fps: float, centre_hz: float, settings: Oscilla
     peak = jnp.asarray(int(np.argmin(np.abs(np.log(freqs / centre_hz)))))
     zm, fm = [np.asarray(y.z)[None]], [np.asarray(y.f)[None]]
     for c in _chunks(beat, chunk):
-        z, peak, y, zc, fc = _phase_chunk(bank, motor, jnp.asarray(c), z, peak, y,
-                                          jnp.asarray(centre_hz), fps, settings)
+        z, peak, y, zc, fc, _ = _phase_chunk(bank, motor, jnp.asarray(c), z, peak, y,
+                                             jnp.asarray(centre_hz), fps, settings)
         zm.append(np.asarray(zc))
         fm.append(np.asarray(fc))
     n = beat.size
@@ -312,7 +313,7 @@ def bar_viterbi(obs: np.ndarray, states: list[tuple[int, int]], switch: float) -
 
 
 def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = OscillatorSettings(),
-                      backward: bool = True) -> BeatTrack:
+                      backward: bool = True, causal: bool = False) -> BeatTrack:
     """Beats and downbeats from an activation, decoded by the GrFNN and ASHLE (offline).
 
     **Arguments:**
@@ -323,6 +324,8 @@ def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = Osc
         half of the file takes its beat phase from the backward pass, the second from the
         forward one (cross-faded over `lock_s`), so neither pass's locking transient
         shows.
+    - `causal`: decode as [`StreamingDecoder`][] does (past only, tempo estimated as it
+        goes); `backward` is then ignored.
 
     **Returns:** a [`nrtjax.beats.BeatTrack`][] with `decoder="oscillator"`; `tempo_bpm`
     is the global tempo $f^*$.
@@ -332,6 +335,11 @@ def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = Osc
     """
     settings.check()
     beat, down, fps = check_activation(act)
+    if causal:
+        dec = StreamingDecoder(fps, settings=settings)
+        dec.push(beat, down)
+        dec.flush()
+        return dec.track
     if beat.max() < settings.threshold:
         return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "oscillator")
     drive = beat + settings.downbeat_drive * down
@@ -350,3 +358,205 @@ def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = Osc
     beats = refine_beats(times, beat, fps, settings, 1.0 / centre, lookahead=True)
     downs = assign_downbeats(beats, down, fps, settings)
     return BeatTrack(beats, downs, 60.0 * centre, "oscillator")
+
+
+class StreamingDecoder:
+    """The oscillator decoder, causal and block by block, with a fixed latency.
+
+    Activation frames are buffered and processed in hops of `hop_s`: the bank, the
+    tracked peak and ASHLE advance by RK4 with their states carried across hops. Every
+    `tempo_s` the tempo score $S(f)$ (module docstring) is recomputed from the past only: the
+    bank amplitude's running mean (time constant `memory_s`) and the autocorrelations of
+    the last `memory_s` seconds of activation; the centre $f^*$ follows its maximum, and
+    moves to another metrical level only when that scores `settings.hysteresis` times
+    better (ASHLE's frequencies are then rescaled by the same ratio). The lag $\\theta$ is
+    a leaky activation-weighted mean (time constant `memory_s`). A beat at time $t$ is
+    final, refined to the activation peak within `refine_s`, once the input reaches
+    $t +$ `refine_s`; refinement moves it by at most `refine_s`, so every beat is
+    reported at most `latency_s = hop_s + 2 refine_s` after its reported time.
+    Downbeats: the bar Viterbi's forward pass, decided per beat.
+
+    The output depends only on the activation, not on how it is cut into blocks:
+    `decode_oscillator(act, causal=True)` is this decoder fed the whole activation.
+
+    !!! example
+
+        ```python
+        dec = StreamingDecoder(fps=100.0)
+        for beat, down in blocks:
+            new = dec.push(beat, down)  # a BeatTrack of the beats finalised by this block
+        last = dec.flush()
+        ```
+    """
+
+    def __init__(self, fps: float = 100.0, *, settings: OscillatorSettings = OscillatorSettings(),
+                 hop_s: float = 0.2, memory_s: float = 8.0, tempo_s: float = 0.2):
+        """**Arguments:**
+
+        - `fps`: the activation's frame rate.
+        - `settings`: an [`OscillatorSettings`][].
+        - `hop_s`: the processing hop (seconds); part of the latency.
+        - `memory_s`: how far back the tempo and the lag are estimated (seconds).
+        - `tempo_s`: how often the tempo score is recomputed (rounded to whole hops).
+        """
+        settings.check()
+        if not (fps > 0 and hop_s > 0 and memory_s > 0):
+            raise ValueError(f"Need fps, hop_s and memory_s > 0, got {fps}, {hop_s}, {memory_s}.")
+        self.fps, self.settings = float(fps), settings
+        self.hop = max(1, int(round(hop_s * fps)))
+        self.memory = max(self.hop, int(round(memory_s * fps)))
+        # A crossing at t is final at t + refine_s (rounded up to a hop) and may move back
+        # by refine_s to its activation peak.
+        self.latency_s = self.hop / self.fps + 2 * settings.refine_s
+        self._tempo_every = max(1, int(round(tempo_s * fps / self.hop)))
+        self._hops = 0
+        freqs = settings.freqs()
+        self._bank = rs.resonator_bank(freqs, settings.alpha)
+        self._centre = settings.prior_bpm / 60.0
+        self._motor = ASHLE(f0=self._centre, lambda1=settings.lambda1, lambda2=settings.lambda2,
+                            gamma=settings.gamma, forcing=settings.forcing)
+        self._z, self._y = self._bank.initial_state(), self._motor.initial_state()
+        self._peak = jnp.asarray(int(np.argmin(np.abs(np.log(freqs / self._centre)))))
+        self._mean_amp = np.zeros(freqs.size)
+        self._lag_sum = 0j
+        self._beat = np.zeros(0)
+        self._down = np.zeros(0)
+        self._v = np.zeros(0, complex)   # beat phasor per processed frame
+        self._done = 0                   # frames processed by the oscillators
+        self._scanned = 0                # frames searched for phase crossings
+        self._last_input = 0.0           # the drive at frame done - 1 (the state's time)
+        self._beats: list[float] = []
+        self._downs: list[float] = []
+        self._bar = None
+
+    @property
+    def track(self) -> BeatTrack:
+        """Every beat finalised so far, with the current tempo."""
+        return BeatTrack(np.asarray(self._beats), np.asarray(self._downs), 60.0 * self._centre,
+                         "oscillator")
+
+    def push(self, beat, downbeat) -> BeatTrack:
+        """Feed the next activation frames (any number); returns the beats (and
+        downbeats) finalised by them."""
+        act = BeatActivation(np.atleast_1d(beat), np.atleast_1d(downbeat), self.fps)
+        b, d = (np.zeros(0), np.zeros(0)) if np.size(beat) == 0 else _check_block(act)
+        self._beat = np.concatenate([self._beat, b])
+        self._down = np.concatenate([self._down, d])
+        n0, m0 = len(self._beats), len(self._downs)
+        while self._beat.size - self._done >= self.hop:
+            self._advance()
+            self._emit(final=False)
+        return self._since(n0, m0)
+
+    def flush(self) -> BeatTrack:
+        """End of input: process the frames left (the last hop zero-padded) and return
+        the beats finalised by them."""
+        n0, m0 = len(self._beats), len(self._downs)
+        if self._beat.size > self._done:
+            self._advance()
+        self._emit(final=True)
+        return self._since(n0, m0)
+
+    def _since(self, n0: int, m0: int) -> BeatTrack:
+        return BeatTrack(np.asarray(self._beats[n0:]), np.asarray(self._downs[m0:]),
+                         60.0 * self._centre, "oscillator")
+
+    def _advance(self) -> None:
+        """Run the oscillators over the next hop and update the tempo and the lag."""
+        s, fps, lo = self.settings, self.fps, self._done
+        hi = min(lo + self.hop, self._beat.size)
+        drive = self._beat[lo:hi] + s.downbeat_drive * self._down[lo:hi]
+        xs = np.concatenate([[self._last_input], drive, np.zeros(self.hop - (hi - lo))])
+        self._z, self._peak, self._y, zc, _, amp = _phase_chunk(
+            self._bank, self._motor, jnp.asarray(xs), self._z, self._peak, self._y,
+            jnp.asarray(self._centre), fps, s)
+        self._last_input = float(xs[hi - lo])
+        zc = np.asarray(zc)[:hi - lo]
+        u = zc / np.maximum(np.abs(zc), 1e-300)
+        decay = np.exp(-np.arange(hi - lo)[::-1] / self.memory)
+        self._lag_sum = (self._lag_sum * np.exp(-(hi - lo) / self.memory)
+                         + np.sum(decay * drive * u))
+        lag = np.conj(self._lag_sum) / abs(self._lag_sum) if abs(self._lag_sum) > 0 else 1.0
+        self._v = np.concatenate([self._v, u * lag])
+        self._done = hi
+        w = np.exp(-(hi - lo) / self.memory)
+        self._mean_amp = w * self._mean_amp + (1 - w) * np.asarray(amp)
+        self._hops += 1
+        if self._hops % self._tempo_every == 0:
+            self._update_centre()
+
+    def _update_centre(self) -> None:
+        s, freqs = self.settings, self.settings.freqs()
+        start = max(0, self._done - self.memory)
+        score = tempo_score(self._mean_amp, self._beat[start:self._done],
+                            self._down[start:self._done], self.fps, s)
+        lo, hi = s.bpm_range[0] / 60.0, s.bpm_range[1] / 60.0
+        score = np.where((freqs >= lo) & (freqs <= hi), score, -np.inf)
+        if not np.isfinite(score).any() or self._done < 2 * self.hop:
+            return
+        best = int(np.argmax(score))
+        here = int(np.argmin(np.abs(np.log(freqs / self._centre))))
+        near = abs(best - here) <= s.per_octave * s.level_octaves
+        if not near and score[best] - score[here] < np.log(s.hysteresis):
+            best = here + int(np.argmax(score[max(0, here - s.search):here + s.search + 1])) \
+                - min(here, s.search)
+        new = float(freqs[best])
+        if not near:
+            ratio = new / self._centre
+            self._y = ASHLEState(self._y.d, self._y.f_d * ratio, self._y.z, self._y.f * ratio)
+            self._peak = jnp.asarray(best)
+        self._centre = new
+
+    def _emit(self, *, final: bool) -> None:
+        """Finalise the beats whose refine window the input has reached."""
+        s, fps = self.settings, self.fps
+        end = self._done if final else self._done - int(round(s.refine_s * fps))
+        if end <= self._scanned + 1:
+            return
+        lo = max(0, self._scanned - 1)
+        times = phase_crossings_complex(self._v[lo:end], fps) + lo / fps
+        self._scanned = end
+        period = 1.0 / self._centre
+        beat = self._beat[:self._done]
+        for t in refine_beats(times, beat, fps, s, period, lookahead=False):
+            if self._beats and t - self._beats[-1] <= 0.5 * period:
+                continue
+            self._beats.append(float(t))
+            if self._is_downbeat(t):
+                self._downs.append(float(t))
+
+    def _is_downbeat(self, t: float) -> bool:
+        s, down = self.settings, self._down
+        half = max(1, int(round(s.refine_s * self.fps)))
+        i = int(round(t * self.fps))
+        obs = float(down[max(0, i - half): i + half + 1].max()) if down.size else 0.0
+        if not _informative(down[:i + half + 1]):
+            return False
+        states = [(m, p) for m in s.meters for p in range(m)]
+        self._bar = bar_filter(self._bar, obs, states, s.bar_switch)
+        return states[int(np.argmax(self._bar))][1] == 0
+
+
+def bar_filter(delta, obs: float, states: list[tuple[int, int]], switch: float) -> np.ndarray:
+    """One forward (max-product) step of [`bar_viterbi`][]: the scores after one more
+    beat with downbeat observation `obs` (`delta=None` starts)."""
+    n = len(states)
+    first = np.array([p == 0 for _, p in states])
+    d = float(np.clip(obs, 1e-6, 1 - 1e-6))
+    emit = np.where(first, np.log(d), np.log1p(-d))
+    if delta is None:
+        return emit - np.log(n)
+    nxt = np.array([states.index((m, (p + 1) % m)) for m, p in states])
+    trans = np.full((n, n), np.log(switch / n))
+    trans[np.arange(n), nxt] = np.logaddexp(np.log1p(-switch), np.log(switch / n))
+    out = np.max(delta[:, None] + trans, axis=0) + emit
+    return out - out.max()
+
+
+def _check_block(act: BeatActivation) -> tuple[np.ndarray, np.ndarray]:
+    if np.size(act.beat) == 1:  # check_activation wants two frames
+        act = BeatActivation(np.repeat(act.beat, 2), np.repeat(act.downbeat, 2), act.fps)
+        b, d, _ = check_activation(act)
+        return b[:1], d[:1]
+    b, d, _ = check_activation(act)
+    return b, d
