@@ -117,8 +117,16 @@ class OscillatorSettings(NamedTuple):
     bar_switch: float = 0.01
     bpm_range: tuple[float, float] = (40.0, 240.0)
 
+    def resonator(self) -> rs.ResonatorSettings:
+        """The bank and its read-out as [`nrtjax.audio.resonator.ResonatorSettings`][] (the
+        tempo prior of the tracked peak is set per call, around $f^*$)."""
+        return rs.ResonatorSettings(
+            fmin=self.fmin, per_octave=self.per_octave, octaves=self.octaves, alpha=self.alpha,
+            harmonic=self.harmonic, prior_f=self.prior_bpm / 60.0, prior_sd=self.level_octaves,
+            search=self.search, hysteresis=self.hysteresis, band_sigma=self.band_sigma)
+
     def freqs(self) -> np.ndarray:
-        return rs.octave_grid(self.fmin, self.per_octave, self.octaves)
+        return self.resonator().freqs()
 
     def check(self) -> None:
         lo, hi = self.bpm_range
@@ -178,12 +186,10 @@ def _phase_chunk(bank, motor: ASHLE, xs, z0, peak0, y0: ASHLEState, centre, fps:
     """One chunk of GrFNN -> tracked band phasor -> ASHLE, both states carried."""
     motor = eqx.tree_at(lambda m: m.f0, motor, jnp.asarray(centre, motor.f0.dtype))
     zs = simulate(bank, Signal.sampled(xs, fps), dt=1.0 / fps, y0=z0).ys
-    sal = rs.octave_salience(jnp.abs(zs), settings.per_octave, settings.harmonic)
-    score = sal * jnp.exp(rs.log_prior(bank.freqs, centre, settings.level_octaves))[None, :]
-    peaks = rs.track_peak(score, search=settings.search, hysteresis=settings.hysteresis,
-                          start=peak0)
-    weights = rs.gaussian_band(peaks, bank.freqs.shape[0], settings.band_sigma)
-    forcing = rs.band_phasor(zs, weights)
+    res = settings.resonator()._replace(prior_f=centre)
+    score = rs.salience(jnp.abs(zs), bank.freqs, res)
+    peaks = rs.track_peak(score, search=res.search, hysteresis=res.hysteresis, start=peak0)
+    forcing = rs.band_phasor(zs, rs.gaussian_band(peaks, bank.freqs.shape[0], res.band_sigma))
     ys = simulate(motor, Signal.sampled(forcing, fps), dt=1.0 / fps, y0=y0).ys
     last = jax.tree_util.tree_map(lambda a: a[-1], ys)
     return zs[-1], peaks[-1], last, ys.z[1:], ys.f[1:], jnp.mean(jnp.abs(zs[1:]), axis=0)
@@ -200,7 +206,7 @@ def _chunks(xs: np.ndarray, size: int) -> list[np.ndarray]:
 def mean_amplitude(beat: np.ndarray, fps: float, settings: OscillatorSettings,
                    chunk: int = 2000) -> np.ndarray:
     """The bank's amplitude $|z_k|$ driven by `beat`, averaged over time."""
-    bank = rs.resonator_bank(settings.freqs(), settings.alpha)
+    bank = settings.resonator().bank()
     z = bank.initial_state()
     total = np.zeros(settings.freqs().size)
     for c in _chunks(beat, chunk):
@@ -214,7 +220,7 @@ def motor_pass(beat: np.ndarray, fps: float, centre_hz: float, settings: Oscilla
     """ASHLE's motor state `z` and frequency `f` (Hz) per frame, forced by the bank's
     band phasor around the tracked peak (starting at `centre_hz`)."""
     freqs = settings.freqs()
-    bank = rs.resonator_bank(freqs, settings.alpha)
+    bank = settings.resonator().bank()
     motor = ASHLE(f0=centre_hz, lambda1=settings.lambda1, lambda2=settings.lambda2,
                   gamma=settings.gamma, forcing=settings.forcing)
     z, y = bank.initial_state(), motor.initial_state()
@@ -411,7 +417,7 @@ class StreamingDecoder:
         self._tempo_every = max(1, int(round(tempo_s * fps / self.hop)))
         self._hops = 0
         freqs = settings.freqs()
-        self._bank = rs.resonator_bank(freqs, settings.alpha)
+        self._bank = settings.resonator().bank()
         self._centre = settings.prior_bpm / 60.0
         self._motor = ASHLE(f0=self._centre, lambda1=settings.lambda1, lambda2=settings.lambda2,
                             gamma=settings.gamma, forcing=settings.forcing)
