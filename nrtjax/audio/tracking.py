@@ -201,7 +201,8 @@ def track(envelope: np.ndarray, fs: float, *, settings: TrackerSettings = Tracke
 
     Two passes over fixed-size chunks: the GrFNN alone gives the time-averaged amplitude
     profile and, with the envelope's autocorrelation ([`periodicity`][]), the global tempo
-    (the centre of the forcing band and ASHLE's spontaneous rate $f_0$); then GrFNN -> forcing -> ASHLE, each causal, chunk by chunk.
+    (the centre of the forcing band and ASHLE's spontaneous rate $f_0$); then GrFNN ->
+    forcing -> ASHLE, each causal, chunk by chunk.
 
     **Arguments:**
 

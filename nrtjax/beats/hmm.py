@@ -50,6 +50,8 @@ class HMMSettings:
     - `num_tempi`: at most this many beat intervals, log-spaced and rounded to whole
         frames (fewer where rounding merges them).
     - `transition_lambda`: $\\lambda$ of the tempo transition (larger: steadier tempo).
+    - `transition_threshold`: tempo transitions less probable than this times the most
+        probable one from the same tempo are removed (sparse transitions; 0 keeps all).
     - `observation_lambda`: $\\lambda_o$; the beat region is the first $1/\\lambda_o$ of
         a beat.
     - `beats_per_bar`: the meters tried; the one whose best path is most probable wins.
@@ -65,6 +67,7 @@ class HMMSettings:
     max_bpm: float = 215.0
     num_tempi: int = 60
     transition_lambda: float = 100.0
+    transition_threshold: float = 1e-6
     observation_lambda: float = 16.0
     beats_per_bar: tuple[int, ...] = (3, 4)
     use_downbeat: bool = True
@@ -74,9 +77,10 @@ class HMMSettings:
     def __post_init__(self):
         if not (0 < self.min_bpm < self.max_bpm):
             raise ValueError(f"Need 0 < min_bpm < max_bpm, got {self.min_bpm}, {self.max_bpm}.")
-        if self.num_tempi < 1 or self.transition_lambda <= 0 or self.observation_lambda <= 1:
-            raise ValueError("Need num_tempi >= 1, transition_lambda > 0 and "
-                             "observation_lambda > 1.")
+        if (self.num_tempi < 1 or self.transition_lambda <= 0 or self.observation_lambda <= 1
+                or not 0 <= self.transition_threshold < 1):
+            raise ValueError("Need num_tempi >= 1, transition_lambda > 0, "
+                             "0 <= transition_threshold < 1 and observation_lambda > 1.")
         if not self.beats_per_bar or any(int(m) < 1 for m in self.beats_per_bar):
             raise ValueError(f"beats_per_bar must list meters >= 1, got {self.beats_per_bar}.")
 
@@ -90,12 +94,29 @@ def beat_intervals(fps: float, settings: HMMSettings) -> np.ndarray:
     return np.unique(np.round(np.geomspace(lo, hi, n)).astype(int))
 
 
-def tempo_transitions(intervals: np.ndarray, lam: float) -> np.ndarray:
-    """Log of $P(\\omega_j \\mid \\omega_i)$, shape `(tempi, tempi)`, rows sum to 1 in
-    probability."""
+def tempo_transitions(intervals: np.ndarray, lam: float, threshold: float = 0.0) -> np.ndarray:
+    """Log of $P(\\omega_j \\mid \\omega_i)$, shape `(tempi, tempi)`; rows sum to 1 in
+    probability. Transitions below `threshold` times their row's largest are removed (log
+    probability $-\\infty$) before normalising: the sparse transition model."""
     ratio = intervals[None, :] / intervals[:, None]
     logp = -lam * np.abs(ratio - 1.0)
+    if threshold > 0:
+        logp = np.where(logp - logp.max(axis=1, keepdims=True) >= np.log(threshold), logp,
+                        -np.inf)
     return logp - np.logaddexp.reduce(logp, axis=1, keepdims=True)
+
+
+def _sources(log_trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each target tempo `j`, the source tempi with a finite transition into it,
+    padded: `(src, logw)` of shape `(tempi, k)`, padding with weight $-\\infty$."""
+    finite = np.isfinite(log_trans)
+    k = int(finite.sum(axis=0).max())
+    src = np.zeros((log_trans.shape[0], k), int)
+    logw = np.full((log_trans.shape[0], k), -np.inf)
+    for j in range(log_trans.shape[0]):
+        i = np.flatnonzero(finite[:, j])
+        src[j, :i.size], logw[j, :i.size] = i, log_trans[i, j]
+    return src, logw
 
 
 class BarPointer:
@@ -150,16 +171,20 @@ def viterbi(space: BarPointer, log_trans: np.ndarray, log_obs: np.ndarray
     delta = np.full(space.size, -np.log(space.size)) + log_obs[0][space.klass]
     back = np.empty((frames, m, space.intervals.size), np.int32)
     prev_beat = (np.arange(m) - 1) % m
+    src, logw = _sources(log_trans)
+    last_src = space.last[prev_beat][:, src]  # (m, tempi, k): the states entering (b, j)
+    rows = np.arange(m)[:, None]
+    cols = np.arange(space.intervals.size)[None, :]
+    new = np.empty_like(delta)
     for t in range(1, frames):
-        # Entry of (b, j) from the last position of (b - 1, i) at any tempo i.
-        cand = delta[space.last[prev_beat]][:, :, None] + log_trans[None, :, :]
-        best = np.argmax(cand, axis=1)
-        back[t] = best
-        entry_score = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0, :]
-        new = np.empty_like(delta)
+        # Entry of (b, j) from the last position of (b - 1, i) at a tempo i near j.
+        cand = delta[last_src] + logw[None]
+        best = np.argmax(cand, axis=2)
+        back[t] = src[cols, best]
+        entry_score = cand[rows, cols, best]
         new[1:] = delta[:-1]
         new[space.entry] = entry_score
-        delta = new + log_obs[t][space.klass]
+        delta, new = new + np.take(log_obs[t], space.klass), delta
     path = np.empty(frames, np.int64)
     s = int(np.argmax(delta))
     score = float(delta[s])
@@ -191,7 +216,8 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
     """
     beat, down, fps = check_activation(act)
     intervals = beat_intervals(fps, settings)
-    log_trans = tempo_transitions(intervals, settings.transition_lambda)
+    log_trans = tempo_transitions(intervals, settings.transition_lambda,
+                                  settings.transition_threshold)
     use_down = settings.use_downbeat and float(down.max()) > 0
     above = np.flatnonzero(beat > settings.threshold)
     if above.size < 2:
