@@ -38,16 +38,48 @@ def main(argv: list[str] | None = None) -> None:
         print("jobs:")
         for name, doc in sorted(available.items()):
             print(f"  {name:<22} {doc}")
-        print("\nEach job is a Hydra app: `nrtjax NAME --cfg job` prints its config.")
+        print("\n`nrtjax NAME --help` shows a job's config and choices; `nrtjax NAME --cfg job` "
+              "prints the checked config.\nExit codes: 0 done, 1 bad data, 2 bad config, 130 "
+              "interrupted; --debug shows tracebacks (docs/jobs.md).")
         sys.exit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in available:
         print(f"nrtjax: unknown job {name!r}; available: {', '.join(sorted(available))}",
               file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"experiments.{name}")
     sys.argv = [f"nrtjax {name}", *rest]
-    module.main()
+    try:
+        check_quickly(name, rest)
+        module = importlib.import_module(f"experiments.{name}")
+        module.main()
+    except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
+        print(f"nrtjax {name}: interrupted; nothing was written for the run in progress.",
+              file=sys.stderr)
+        sys.exit(130)
+
+
+def check_quickly(name: str, rest: list[str]) -> None:
+    """`--help`, `--cfg job` and the whole config check with the job module imported
+    without JAX and the other heavy packages (experiments/_lazy.py): exits on help or a
+    bad config. If that import fails in any way, the job's own import does the checks."""
+    from experiments import _job, _lazy
+
+    module = None
+    with _lazy.deferred_imports() as before:
+        try:
+            module = importlib.import_module(f"experiments.{name}")
+        except Exception:
+            module = None
+    try:
+        main = getattr(module, "main", None)
+        if main is not None and hasattr(main, "job_name"):
+            _job.check_command_line(main.job_name, module.__doc__ or "", main.open_keys, rest)
+    except SystemExit:
+        raise
+    except Exception:
+        _job._CHECKED["argv"] = None  # checked again, for real, by the job itself
+    finally:
+        _lazy.forget(before)
 
 
 if __name__ == "__main__":

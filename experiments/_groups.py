@@ -11,13 +11,13 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-import diffrax
-import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-import nrtjax as nrt
 from experiments._job import BaseConfig, ConfigError, check_choice, check_range
+
+# JAX, Diffrax and nrtjax are imported where a model is built, not here: the schemas are
+# checked before any of them loads (a config error or --help in a fraction of a second).
 
 
 def _sweepable(cfg, params: dict) -> dict:
@@ -60,6 +60,8 @@ class GrFNNConfig:
 
     @property
     def freqs(self):
+        import nrtjax as nrt
+
         f = nrt.log_freqs if self.spacing == "log" else nrt.lin_freqs
         return f(self.fmin, self.fmax, self.n)
 
@@ -67,12 +69,16 @@ class GrFNNConfig:
     def max_freq(self) -> float:
         return self.fmax
 
-    def build(self, **params) -> nrt.GrFNN:
+    def build(self, **params) -> "nrt.GrFNN":
+        import nrtjax as nrt
+
         p = _sweepable(self, params)
         weight = p.pop("weight")
         return nrt.GrFNN(self.freqs, **p, input=self.input, weight=weight, spacing=self.spacing)
 
-    def readout(self, traj: nrt.Trajectory, tail: int) -> dict:
+    def readout(self, traj: "nrt.Trajectory", tail: int) -> dict:
+        import jax.numpy as jnp
+
         amp = jnp.mean(jnp.abs(traj.ys[-tail:]), axis=0)
         k = jnp.argmax(amp)
         return {"amplitude": amp, "peak_amplitude": amp[k],
@@ -97,10 +103,14 @@ class HopfConfig:
     def max_freq(self) -> float:
         return self.freq
 
-    def build(self, **params) -> nrt.Hopf:
+    def build(self, **params) -> "nrt.Hopf":
+        import nrtjax as nrt
+
         return nrt.Hopf(**_sweepable(self, params))
 
-    def readout(self, traj: nrt.Trajectory, tail: int) -> dict:
+    def readout(self, traj: "nrt.Trajectory", tail: int) -> dict:
+        import jax.numpy as jnp
+
         return {"amplitude": jnp.mean(jnp.abs(traj.ys[-tail:]), axis=0), **_final(traj.ys[-1])}
 
 
@@ -128,10 +138,14 @@ class ASHLEConfig:
     def max_freq(self) -> float:
         return self.f0
 
-    def build(self, **params) -> nrt.ASHLE:
+    def build(self, **params) -> "nrt.ASHLE":
+        import nrtjax as nrt
+
         return nrt.ASHLE(**_sweepable(self, params))
 
-    def readout(self, traj: nrt.Trajectory, tail: int) -> dict:
+    def readout(self, traj: "nrt.Trajectory", tail: int) -> dict:
+        import jax.numpy as jnp
+
         ys = traj.ys
         return {"motor_hz": jnp.mean(ys.f[-tail:]), "sensory_hz": jnp.mean(ys.f_d[-tail:]),
                 "motor_amplitude": jnp.mean(jnp.abs(ys.z[-tail:])),
@@ -158,10 +172,14 @@ class LorenzConfig:
     def max_freq(self) -> float:
         return 0.0
 
-    def build(self, **params) -> nrt.Lorenz:
+    def build(self, **params) -> "nrt.Lorenz":
+        import nrtjax as nrt
+
         return nrt.Lorenz(**_sweepable(self, params))
 
-    def readout(self, traj: nrt.Trajectory, tail: int) -> dict:
+    def readout(self, traj: "nrt.Trajectory", tail: int) -> dict:
+        import jax.numpy as jnp
+
         ys = traj.ys[-tail:]
         return {"x_std": jnp.std(ys[:, 0]), "z_mean": jnp.mean(ys[:, 2]),
                 "final_state": traj.ys[-1]}
@@ -169,6 +187,8 @@ class LorenzConfig:
 
 def _final(z, name: str = "final"):
     """A complex state as real and imaginary parts (NetCDF has no complex type)."""
+    import jax.numpy as jnp
+
     return {f"{name}_real": jnp.real(z), f"{name}_imag": jnp.imag(z)}
 
 
@@ -192,7 +212,9 @@ class MetronomeConfig:
     def max_freq(self) -> float:
         return self.tempo_hz
 
-    def build(self, **params) -> nrt.Signal:
+    def build(self, **params) -> "nrt.Signal":
+        import nrtjax as nrt
+
         p = _sweepable(self, params)
         return nrt.metronome(p["tempo_hz"], self.duration, self.fs, amplitude=p["amplitude"])
 
@@ -218,7 +240,9 @@ class ClicksConfig:
     def max_freq(self) -> float:
         return self.tempo_hz
 
-    def build(self, **params) -> nrt.Signal:
+    def build(self, **params) -> "nrt.Signal":
+        import nrtjax as nrt
+
         amplitude = _sweepable(self, params)["amplitude"]
         sig = nrt.click_train(self.tempo_hz, self.duration, self.fs, tau=self.tau)
         return nrt.Signal.sampled(sig.xs * amplitude, self.fs)
@@ -239,7 +263,9 @@ class SilenceConfig:
     def max_freq(self) -> float:
         return 0.0
 
-    def build(self, **params) -> nrt.Signal:
+    def build(self, **params) -> "nrt.Signal":
+        import nrtjax as nrt
+
         _sweepable(self, params)
         return nrt.silence(self.duration, self.fs)
 
@@ -252,9 +278,17 @@ def _check_timing(cfg):
 
 
 # --- solvers ------------------------------------------------------------------------------
-_FIXED = {"rk4": nrt.RK4, "euler": diffrax.Euler, "heun": diffrax.Heun,
-          "midpoint": diffrax.Midpoint}
-_ADAPTIVE = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5}
+# name -> (module, class); imported when the solver is built.
+_FIXED = {"rk4": ("nrtjax", "RK4"), "euler": ("diffrax", "Euler"), "heun": ("diffrax", "Heun"),
+          "midpoint": ("diffrax", "Midpoint")}
+_ADAPTIVE = {"tsit5": ("diffrax", "Tsit5"), "dopri5": ("diffrax", "Dopri5")}
+
+
+def _solver_class(name: str):
+    import importlib
+
+    module, cls = {**_FIXED, **_ADAPTIVE}[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 @dataclasses.dataclass
@@ -286,9 +320,11 @@ class SolverConfig:
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for `nrt.simulate` (solver, step-size controller, max_steps)."""
+        import diffrax
+
         if self.name in _FIXED:
-            return {"solver": _FIXED[self.name]()}
-        return {"solver": _ADAPTIVE[self.name](),
+            return {"solver": _solver_class(self.name)()}
+        return {"solver": _solver_class(self.name)(),
                 "stepsize_controller": diffrax.PIDController(rtol=self.rtol, atol=self.atol),
                 "max_steps": self.max_steps}
 

@@ -71,7 +71,8 @@ def main(run: Run) -> dict:
     audio, true_beats = demo_clip(cfg)
     clip = write_wav(run.path("demo_clip.wav"), audio, cfg.sr)
     out = run.dir / "groove"
-    g, info = extract_groove(clip)
+    with run.phase("groove extraction"):
+        g, info = extract_groove(clip)
     write_tables(g, out, "demo_clip")
     write_audio(g, info, out, "demo_clip", GrooveConfig(audio=str(clip), seed=cfg.seed))
     save_figure(groove_figure(g, title="demo clip"), out / "demo_clip_groove_analysis.png")
@@ -83,9 +84,10 @@ def main(run: Run) -> dict:
     dm = duet_job.play_duet(run, dcfg)
     metrics |= {"duet_tempo_bpm": dm["tempo_bpm_achieved"], "duet_notes": dm["n_notes"]}
     print(f"groove: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats (F = "
-          f"{metrics['groove_beat_f_measure']:.3f} against the clip's true beats); outputs in {out}")
+          f"{metrics['groove_beat_f_measure']:.3f} against the clip's true beats); outputs in "
+          f"{run.final_path(out)}")
     print(f"duet: {dm['n_notes']} notes at {dm['tempo_bpm_achieved']:.1f} BPM; "
-          f"listen to {run.dir / 'duet.wav'}")
+          f"listen to {run.final_path(run.dir / 'duet.wav')}")
     run.log(metrics)
     return metrics
 

@@ -7,9 +7,14 @@ import numpy as np
 from tqdm import tqdm
 
 import nrtjax as nrt
-from experiments._job import BaseConfig, Run, check_choice, check_range, job
+from experiments._job import BaseConfig, ConfigError, Run, check_choice, check_range, job
 from nrtjax.audio import melody, mix, write_wav
 from nrtjax.audio.duet import BlockInfo, DuetEngine, DuetParams
+
+
+# DuetEngine's default control rate (fs_sim), for checking block sizes before any import
+# of the engine (tests/test_job_contract.py checks that they agree).
+CONTROL_HZ = 200
 
 
 @dataclasses.dataclass
@@ -39,6 +44,14 @@ class Config(BaseConfig):
         check_range("lorenz_rate", self.lorenz_rate, low=0.0, high=2.0, low_open=True)
         check_range("duration", self.duration, low=1.0, high=3600.0)
         check_range("block_seconds", self.block_seconds, low=0.005, high=10.0)
+        fs_sim = CONTROL_HZ
+        steps, total = self.block_seconds * fs_sim, self.duration * fs_sim
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise ConfigError(f"block_seconds={self.block_seconds!r} must be a multiple of "
+                              f"1/{fs_sim} s (the duet's control rate), e.g. 0.25.")
+        if abs(total - round(total)) > 1e-6 or round(total) % round(steps):
+            raise ConfigError(f"duration={self.duration!r} must be a whole number of blocks "
+                              f"of block_seconds={self.block_seconds!r}.")
         check_choice("sr", self.sr, (16000, 22050, 32000, 44100, 48000))
         check_range("stimulus_bpm", self.stimulus_bpm, low=0.0, high=300.0)
         check_range("forcing_gain", self.forcing_gain, low=0.0, high=100.0)

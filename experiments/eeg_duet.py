@@ -9,6 +9,7 @@ classifier trained on another twin subject is scored on its windows.
 
 import dataclasses
 import gc
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import jax.random as jr
 import numpy as np
 from tqdm import tqdm
 
-from experiments._job import BaseConfig, ConfigError, Run, check_range, job
+from experiments._job import BaseConfig, ConfigError, Run, check_range, input_path, job
 from nrtjax.audio.duet import DuetEngine, DuetParams
 from nrtjax.audio.io import write_wav
 from nrtjax.eeg import artifacts, biomarkers as bm, classify, io, mapping, stream, twin
@@ -24,9 +25,14 @@ from nrtjax.io import save_figure, write_columns
 from nrtjax.plots.eeg import eeg_dashboard
 
 
+# DuetEngine's default control rate (fs_sim), for checking block sizes before any import
+# of the engine (tests/test_job_contract.py checks that they agree).
+CONTROL_HZ = 200
+
+
 @dataclasses.dataclass
 class Config(BaseConfig):
-    eeg: str | None = None
+    eeg: str | None = input_path(suffixes=(".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".vhdr", ".set", ".cnt"))
     out: str | None = None
     channels: list[str] | None = None
     baseline_s: float = 30.0
@@ -42,11 +48,16 @@ class Config(BaseConfig):
     sr: int = 22050
     scale: str = "minor"
     gamma: float = 1.0
+    allow_truncated: bool = False
 
     def __post_init__(self):
         check_range("baseline_s", self.baseline_s, low=self.window_s)
         check_range("window_s", self.window_s, low=1.0, high=30.0)
         check_range("block_s", self.block_s, low=0.01, high=2.0)
+        fs_sim = CONTROL_HZ
+        if abs(self.block_s * fs_sim - round(self.block_s * fs_sim)) > 1e-6:
+            raise ConfigError(f"block_s={self.block_s!r} must be a multiple of 1/{fs_sim} s "
+                              f"(the duet's control rate), e.g. 0.25.")
         check_range("tau_s", self.tau_s, low=0.0, high=600.0)
         if self.line_freq is not None:
             check_range("line_freq", self.line_freq, low=0.0, low_open=True)
@@ -115,8 +126,7 @@ def _pooled(stats: list[dict], results: list, block_s: float) -> dict:
     return out
 
 
-def _run_file(run: Run, cfg: Config, engine, classifier) -> dict:
-    rec = io.load_eeg(cfg.eeg, channels=cfg.channels)
+def _run_file(run: Run, cfg: Config, engine, classifier, rec) -> dict:
     if cfg.max_seconds is not None and rec.duration > cfg.max_seconds:
         rec = dataclasses.replace(rec, data=rec.data[:, :int(cfg.max_seconds * rec.fs)])
     with warnings.catch_warnings(record=True) as caught:
@@ -124,7 +134,7 @@ def _run_file(run: Run, cfg: Config, engine, classifier) -> dict:
         an, base = bm.analyse(rec, baseline=cfg.baseline_s, window_s=cfg.window_s,
                               line_freq=cfg.line_freq)
     for w in caught:
-        print(f"nrtjax eeg_duet: warning: {w.message}")
+        print(f"nrtjax eeg_duet: warning: {w.message}", file=sys.stderr)
     good = rec.select(list(an.channels))
     name = Path(cfg.eeg).name
     stem = Path(name[:-3] if name.endswith(".gz") else name).stem
@@ -185,13 +195,16 @@ def _directions(p: dict) -> dict:
 @job("eeg_duet", Config)
 def main(run: Run) -> dict:
     cfg = run.cfg
+    # The recording is read (and checked) before the classifier is trained.
+    rec = None if cfg.eeg is None else io.load_eeg(cfg.eeg, channels=cfg.channels,
+                                                   allow_truncated=cfg.allow_truncated)
     k_train, k_test = jr.split(run.key)
     classifier = _train_classifier(cfg, k_train)
     engine = DuetEngine(sr=cfg.sr, seed=cfg.seed)
     if cfg.eeg is None:
         metrics = _run_twin(run, cfg, engine, classifier, k_test)
     else:
-        metrics = _run_file(run, cfg, engine, classifier)
+        metrics = _run_file(run, cfg, engine, classifier, rec)
     run.log({k: v for k, v in metrics.items() if isinstance(v, float)})
     return metrics
 

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import nrtjax as nrt
-from experiments._job import BaseConfig, ConfigError, Run, check_range, job
+from experiments._job import BaseConfig, ConfigError, Run, check_range, input_path, job
 from nrtjax.fit import data as fitdata, identifiability, losses
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
@@ -29,8 +29,8 @@ RATIO_NOTE = (
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    taps: str | None = None
-    summary: str | None = None
+    taps: str | None = input_path()
+    summary: str | None = input_path()
     out: str | None = None
     params: list[str] = dataclasses.field(default_factory=lambda: ["lambda1", "lambda2"])
     lambda1: float = 4.0
@@ -63,7 +63,8 @@ class Config(BaseConfig):
 def _fit(run: Run, residuals, data, params, key):
     cfg = run.cfg
     template = nrt.ASHLE(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gamma=cfg.gamma)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), run.phase(f"fitting {len(params)} parameter(s), "
+                                               f"{cfg.restarts} restart(s)"):
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
         return nrt.fit(template, residuals, data, params=params, key=key,
                        restarts=cfg.restarts, steps=cfg.steps, patience=cfg.patience,
@@ -182,7 +183,7 @@ def _fit_taps(run: Run, out: Path) -> dict:
     rmse = np.sqrt(np.asarray(result.loss))
     return {"format": "taps", "n_subjects": len(cohort.subjects), "duration_s": duration,
             "rmse_ms_mean": float(rmse.mean()), "rmse_ms": rmse.tolist(),
-            "n_constrained": [r["n_constrained"] for r in report], "out": str(out)}
+            "n_constrained": [r["n_constrained"] for r in report], "out": str(run.final_dir)}
 
 
 def _fit_summary(run: Run, out: Path) -> dict:
@@ -216,14 +217,14 @@ def _fit_summary(run: Run, out: Path) -> dict:
     rmse_ref = _rmse(res, lambda i: template, cohort.data, n)
     return {"format": "summary", "n_subjects": n, "note": note,
             "lambda2_over_lambda1": ratio.tolist(), "rmse_ms": rmse,
-            "rmse_reference_ms": rmse_ref, "out": str(out)}
+            "rmse_reference_ms": rmse_ref, "out": str(run.final_dir)}
 
 
 @job("fit", Config)
 def main(run: Run) -> dict:
     # Gradients through 10^4 Euler steps and finite-difference Hessians want float64.
     jax.config.update("jax_enable_x64", True)
-    out = Path(run.cfg.out) if run.cfg.out else run.dir
+    out = run.dir  # out= names the run folder itself (experiments/_job.py stages it)
     metrics = _fit_taps(run, out) if run.cfg.taps else _fit_summary(run, out)
     run.log({k: v for k, v in metrics.items() if isinstance(v, float)})
     return metrics

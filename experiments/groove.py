@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from experiments._job import BaseConfig, ConfigError, Run, check_range, job
+from experiments._job import BaseConfig, ConfigError, Run, check_range, input_path, job
 from nrtjax.audio.drum_events import INSTRUMENTS
 from nrtjax.audio.groove import Groove, extract_groove
 from nrtjax.audio.groove_mix import groove_audio_blocks
@@ -22,7 +22,7 @@ from nrtjax.plots.groove import groove_figure
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    audio: str = ""
+    audio: str = input_path("")
     out: str = ""
     block_s: float = 30.0
     chunk_s: float = 20.0
@@ -99,7 +99,7 @@ def summary(g: Groove, info, paths: dict, seconds: float, cfg: Config) -> dict:
 @job("groove", Config)
 def main(run: Run) -> dict:
     cfg = run.cfg
-    directory = output_dir(cfg.out, run.dir)
+    directory = run.dir  # out= is the run folder (staged, then moved by experiments/_job.py)
     stem = Path(cfg.audio).stem
     start = time.perf_counter()
     with tqdm(total=1, desc="groove", unit="chunk", leave=False) as bar:
@@ -116,12 +116,11 @@ def main(run: Run) -> dict:
     paths |= write_audio(g, info, directory, stem, cfg)
     paths["groove_analysis"] = save_figure(fig, directory / f"{stem}_groove_analysis.png")
     paths["summary"] = directory / f"{stem}_summary.json"
-    metrics = summary(g, info, paths, seconds, cfg)
+    metrics = summary(g, info, {k: run.final_path(v) for k, v in paths.items()}, seconds, cfg)
     write_json(paths["summary"], metrics)
     run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-    print(f"nrtjax groove: {info.path.name}: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats; "
-          f"outputs in {directory}")
-    return {k: v for k, v in metrics.items() if k != "outputs"} | {"out": str(directory)}
+    print(f"nrtjax groove: {info.path.name}: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats")
+    return {k: v for k, v in metrics.items() if k != "outputs"} | {"out": str(run.final_dir)}
 
 
 if __name__ == "__main__":

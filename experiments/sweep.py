@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -184,9 +185,14 @@ def plot_heatmap(ds: xr.Dataset, var: str, axes: dict[str, np.ndarray]):
     names = list(axes)
     sel = {n: axes[n].size // 2 for n in names[2:]}
     da = ds[var].where(ds["ok"] == 1).isel(sel)
+    bad = (ds["ok"] == 0).isel(sel).values
     fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
     if len(names) == 1:
         ax.plot(axes[names[0]], da.values, "k.-")
+        if bad.any():  # failed members: red crosses on the axis
+            ax.plot(axes[names[0]][bad], np.full(int(bad.sum()), np.nanmin(da.values)
+                    if np.isfinite(da.values).any() else 0.0), "rx", label="failed")
+            ax.legend()
         ax.set(xlabel=names[0], ylabel=var)
     else:
         x, y = axes[names[1]], axes[names[0]]
@@ -194,10 +200,21 @@ def plot_heatmap(ds: xr.Dataset, var: str, axes: dict[str, np.ndarray]):
         cmap.set_bad("0.7")
         mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(da.values), cmap=cmap, shading="nearest")
         fig.colorbar(mesh, ax=ax, label=var)
+        if bad.any():  # failed members: grey cells, crossed
+            iy, ix = np.nonzero(bad)
+            ax.plot(x[ix], y[iy], "rx", ms=4, ls="none", label="failed")
+            ax.legend(loc="upper right")
         ax.set(xlabel=names[1], ylabel=names[0])
     fixed = ", ".join(f"{n}={axes[n][i]:.3g}" for n, i in sel.items())
     ax.set_title(f"{ds.attrs['model']} sweep: {var}" + (f" at {fixed}" if fixed else ""))
     return fig
+
+
+def failed_members(ds: xr.Dataset, axes: dict[str, np.ndarray]) -> list[dict]:
+    """The grid parameters of every member whose integration failed."""
+    bad = np.argwhere(ds["ok"].values == 0)
+    names = list(axes)
+    return [{n: float(axes[n][i]) for n, i in zip(names, idx)} for idx in bad]
 
 
 @job("sweep", Config, open_keys=("grid",))
@@ -220,6 +237,14 @@ def main(run: Run) -> dict:
                "platform": jax.devices()[0].platform, "compute_seconds": res["seconds"],
                "members_per_second": res["computed"] / res["seconds"] if res["seconds"] else None,
                "heatmap": var}
+    failed = failed_members(ds, axes)
+    if failed:
+        metrics["failed_members"] = failed[:1000]
+        shown = "; ".join(", ".join(f"{k}={v:g}" for k, v in m.items()) for m in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        print(f"nrtjax sweep: warning: {len(failed)} member(s) failed (integration diverged): "
+              f"{shown}{more}; listed in metrics.json (failed_members), crossed in heatmap.png",
+              file=sys.stderr)
     if n_ok:
         best = values.argmax(...)
         metrics[f"{var}_max"] = float(values.max())

@@ -1,6 +1,7 @@
 """Train the TCN surrogate of ASHLE on synthetic songs and evaluate it on held-out songs."""
 
 import dataclasses
+import json
 import time
 
 import jax
@@ -16,7 +17,7 @@ matplotlib.use("Agg")
 
 import nrtjax as nrt  # noqa: E402
 from experiments._job import (  # noqa: E402
-    BaseConfig, ConfigError, Run, check_choice, check_range, job)
+    BaseConfig, ConfigError, Run, check_choice, check_range, input_path, job)
 from experiments._surrogate import (  # noqa: E402
     DataConfig, ModelConfig, build_model, datasets, evaluate_and_plot)
 from nrtjax.surrogate import LossWeights  # noqa: E402
@@ -72,7 +73,7 @@ class Config(BaseConfig):
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
-    resume_from: str | None = None
+    resume_from: str | None = input_path(suffixes=(".eqx",))
     progress: bool = True
 
     def __post_init__(self):
@@ -95,7 +96,8 @@ def loss_weights(cfg: Config) -> LossWeights:
 def main(run: Run) -> dict:
     cfg = run.cfg
     k_data, k_model, k_train = jr.split(run.key, 3)
-    train_set, heldout, val = datasets(cfg.data, key=k_data)
+    with run.phase("songs and their ASHLE ground truth"):
+        train_set, heldout, val = datasets(cfg.data, key=k_data)
     model = build_model(cfg.model, fs=cfg.data.fs, key=k_model)
     o = cfg.optim
     optimizer = nrt.surrogate.make_optimizer(
@@ -120,21 +122,38 @@ def main(run: Run) -> dict:
         print(f"train_surrogate: {int(hard.sum())} of {hard.size} training songs are slow to "
               f"lock; {o.hard_fraction:.0%} of the crops {where}")
         arrays["hard"] = jnp.asarray(hard)
-    ckpt = run.path("train_state.eqx")
+    # The training state and its history (loss curve, seconds) are checkpoints: kept when
+    # the run is interrupted, so that `resume=DIR` continues with the whole history.
+    ckpt = run.checkpoint_path("train_state.eqx")
+    history_path = run.checkpoint_path("train_history.json")
     if cfg.resume_from:
         import shutil
 
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cfg.resume_from, ckpt)
+    parts, before_s = [], 0.0
+    if ckpt.exists() and history_path.exists():
+        done = int(nrt.surrogate.load_state(ckpt, state).step)
+        parts = [p for p in json.loads(history_path.read_text()) if p["step"] <= done]
+        before_s = parts[-1]["seconds"] if parts else 0.0
     start = time.perf_counter()
+
+    def on_log(i, p):
+        run.log(p, step=i)
+        parts.append({"step": i, **p, "seconds": before_s + time.perf_counter() - start})
+        nrt.io.write_json(history_path, parts)
+
     state, log = nrt.surrogate.train(
         state, arrays, step_fn, steps=o.steps, checkpoint=ckpt, checkpoint_every=o.checkpoint_every,
-        progress=cfg.progress, on_log=lambda i, p: run.log(p, step=i))
-    train_s = time.perf_counter() - start
+        progress=cfg.progress, on_log=on_log)
+    train_s = before_s + time.perf_counter() - start
     hyper = {**dataclasses.asdict(cfg.model), "fs": cfg.data.fs}
     nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
-    nrt.io.write_json(run.path("loss_curve.json"), log.parts)
+    nrt.io.write_json(run.path("loss_curve.json"),
+                      [{k: v for k, v in p.items() if k != "seconds"} for p in parts])
     val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)
-    metrics = evaluate_and_plot(run, state.model, heldout, cfg.data)
+    with run.phase("held-out evaluation"):
+        metrics = evaluate_and_plot(run, state.model, heldout, cfg.data)
     metrics |= {f"val_{k}": v for k, v in val_metrics.items() if not k.endswith("per_song")}
     metrics |= {"train_seconds": train_s, "steps": o.steps, "ablation": cfg.ablation,
                 "loss_weights": dataclasses.asdict(weights), "final_loss": log.losses[-1]

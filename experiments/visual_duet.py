@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 import nrtjax as nrt
 import nrtjax.video as nv
-from experiments._job import BaseConfig, ConfigError, Run, check_choice, check_range, job
+from experiments._job import (
+    BaseConfig, ConfigError, Run, check_choice, check_range, input_path, job)
 from nrtjax.audio.duet import BlockInfo, DuetEngine, DuetParams
 from nrtjax.audio.io import write_wav
 from nrtjax.plots.video import VisualDuetTrace, visual_duet_dashboard
@@ -28,8 +29,8 @@ from nrtjax.plots.video import VisualDuetTrace, visual_duet_dashboard
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    video: str | None = None
-    out: str = "outputs/visual_duet"
+    video: str | None = input_path()
+    out: str | None = None
     method: str = "difference"
     roi: list[int] | None = None
     scale: float = 0.5
@@ -73,6 +74,9 @@ class Config(BaseConfig):
         check_range("register_high", self.register_high, low=self.register_low, high=108.0,
                     low_open=True)
         check_range("block_seconds", self.block_seconds, low=0.02, high=10.0)
+        if abs(self.block_seconds * self.fs - round(self.block_seconds * self.fs)) > 1e-6:
+            raise ConfigError(f"block_seconds={self.block_seconds!r} must be a multiple of "
+                              f"1/fs = {1 / self.fs:g} s, e.g. 0.25.")
         check_range("sr", self.sr, low=8000, high=192000)
         check_range("fps", self.fps, low=5.0, high=240.0)
         check_range("duration", self.duration, low=2.0, high=600.0)

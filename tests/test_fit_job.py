@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(tmp_path, *overrides):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "experiments._cli", "fit", "wandb.mode=disabled",
-           f"hydra.run.dir={tmp_path / 'run'}", *overrides]
+    # out= is the run folder (config.json and metrics.json go there too); without it,
+    # a run folder under tmp_path.
+    if not any(o.startswith("out=") for o in overrides):
+        overrides = (*overrides, f"out={tmp_path / 'run'}")
+    cmd = [sys.executable, "-m", "experiments._cli", "fit", "wandb.mode=disabled", *overrides]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -65,7 +68,7 @@ def test_fit_job_summary_states_the_ratio(tmp_path):
     assert float(row["lambda2_over_lambda1"]) == float(row["lambda2"]) / 4.0
     report = json.loads((out / "identifiability.json").read_text())
     assert "ratio" in report["note"] and len(report["pair_check"]["directions"]) == 2
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["rmse_ms"]) == len(metrics["rmse_reference_ms"]) == 1
 
 

@@ -1,4 +1,4 @@
-"""`nrtjax groove audio=PATH out=DIR`: the file contract of DESIGN.md section 8, mix
+"""`nrtjax groove audio=PATH out=DIR`: the file contract of docs/beats.md, mix
 headroom, and every bad input (clear error naming file and problem, exit non-zero,
 nothing written into out)."""
 
@@ -45,7 +45,8 @@ def test_contract_and_headroom(tmp_path, monkeypatch):
     names = {f"{stem}_{s}" for s in ("beats.csv", "groove_metrics.csv", "drum_events.csv",
                                      "ai_drums.wav", "mix_preview.wav", "groove_analysis.png",
                                      "summary.json")}
-    assert {p.name for p in out.iterdir()} == names
+    # out= is the run folder: the results with their config and metrics (issue 21).
+    assert {p.name for p in out.iterdir()} == names | {"config.json", "metrics.json", ".hydra"}
     with open(out / f"{stem}_beats.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["time_s"]

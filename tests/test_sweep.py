@@ -185,9 +185,11 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path):
             "stimulus.duration=2", "stimulus.fs=20", "chunk_size=4", "wandb.mode=disabled"]
     killed = _cli(*args, f"resume={tmp_path / 'a'}", env=_env(**{sweep.FAIL_AFTER_ENV: "1"}))
     assert killed.returncode != 0 and "simulated kill after chunk 1" in killed.stderr
-    chunks = sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("sweep_chunk_*.npz"))
+    # A failed run leaves only its checkpoints, in the staging folder beside resume= (issue 21).
+    chunks = sorted(p.name for p in (tmp_path / ".a.partial" / "checkpoints").glob("sweep_chunk_*.npz"))
     assert chunks == ["sweep_chunk_00000.npz", "sweep_chunk_00001.npz"]
-    assert not (tmp_path / "a" / "sweep.nc").exists()
+    assert not (tmp_path / "a").exists()
+    assert "resume with: nrtjax sweep" in killed.stderr
     resumed = _cli(*args, f"resume={tmp_path / 'a'}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     fresh = _cli(*args, f"hydra.run.dir={tmp_path / 'b'}")

@@ -23,6 +23,11 @@ class EEGError(ValueError):
     """An EEG input that cannot be used: unreadable, empty, no EEG, too slow, all flat."""
 
 
+class TruncatedFileWarning(UserWarning):
+    """An EDF/BDF file holds fewer data records than its header announces (read anyway,
+    with `allow_truncated=True`)."""
+
+
 class ChannelFallbackWarning(UserWarning):
     """A requested channel was missing and its nearest montage neighbour was used."""
 
@@ -76,6 +81,32 @@ def standard_montage():
 def _montage_positions() -> dict[str, np.ndarray]:
     pos = standard_montage().get_positions()["ch_pos"]
     return {k.upper(): np.asarray(v) for k, v in pos.items()}
+
+
+def edf_records(path: Path) -> tuple[int, int] | None:
+    """`(records announced by the header, complete records in the file)` of an EDF or BDF
+    file, from its header (EDF spec: 256 header bytes, then per signal 216 bytes up to the
+    samples-per-record field; 2 bytes a sample in EDF, 3 in BDF); None when the header does
+    not say (records = -1, a recording still being written) or is not an EDF header."""
+    suffix = path.suffix.lower()
+    if suffix not in (".edf", ".bdf"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+            header_bytes, n_records, n_signals = (int(head[184:192]), int(head[236:244]),
+                                                  int(head[252:256]))
+            f.seek(256 + n_signals * 216)
+            per_record = [int(f.read(8)) for _ in range(n_signals)]
+    except (OSError, ValueError):
+        return None
+    if n_records < 0 or n_signals <= 0:
+        return None
+    record_bytes = sum(per_record) * (3 if suffix == ".bdf" else 2)
+    if record_bytes <= 0:
+        return None
+    have = (path.stat().st_size - header_bytes) // record_bytes
+    return n_records, int(have)
 
 
 def _read_raw(path: Path):
@@ -153,6 +184,7 @@ def load_eeg(
     channels: Sequence[str] | None = None,
     min_fs: float = 2 * TOP_BAND_HZ,
     min_duration: float = MIN_DURATION_S,
+    allow_truncated: bool = False,
 ) -> EEGRecording:
     """Read an EEG file in any format MNE reads (EDF, BDF, GDF, FIF, BrainVision, EEGLAB).
 
@@ -168,6 +200,9 @@ def load_eeg(
     - `min_fs`: lowest accepted sampling rate in Hz (default 90: the gamma band's top
         edge, 45 Hz, must lie below the Nyquist rate).
     - `min_duration`: shortest accepted recording in seconds.
+    - `allow_truncated`: read an EDF/BDF file that holds fewer data records than its
+        header announces (a copy cut short) with a `TruncatedFileWarning`, instead of
+        raising `EEGError`.
 
     **Returns:** an [`nrtjax.eeg.io.EEGRecording`][] in volts.
 
@@ -180,6 +215,18 @@ def load_eeg(
         raise FileNotFoundError(f"EEG file not found: {path}. Check the path (eeg=...).")
     if path.stat().st_size == 0:
         raise EEGError(f"EEG file {path} is empty (0 bytes). Give a recording.")
+    name = path.name.lower()
+    if not any(name.endswith(s) for s in _READERS):
+        raise EEGError(f"{path} is not an EEG format nrtjax reads (by its extension): "
+                       f"give one of {', '.join(_READERS)} ({', '.join(sorted(set(_READERS.values())))}).")
+    records = edf_records(path)
+    if records is not None and records[1] < records[0]:
+        what = (f"EEG file {path} is truncated: its header announces {records[0]} data "
+                f"records, the file holds {records[1]}")
+        if not allow_truncated:
+            raise EEGError(f"{what}. Restore the complete file, or pass allow_truncated=true "
+                           "to analyse the part that is there.")
+        warnings.warn(TruncatedFileWarning(f"{what}; analysing those only."), stacklevel=2)
     raw = _read_raw(path)
     if raw.n_times == 0:
         raise EEGError(f"EEG file {path} contains no samples.")

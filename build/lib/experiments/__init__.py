@@ -1,0 +1,1 @@
+"""Hydra entry points: `nrtjax NAME key=value ...` runs `experiments/NAME.py`."""

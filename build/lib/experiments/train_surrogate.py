@@ -1,0 +1,153 @@
+"""Train the TCN surrogate of ASHLE on synthetic songs and evaluate it on held-out songs."""
+
+import dataclasses
+import time
+
+import jax
+
+# Ground truth is integrated in float64 (the network itself trains in `model.dtype`).
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import jax.random as jr  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import nrtjax as nrt  # noqa: E402
+from experiments._job import (  # noqa: E402
+    BaseConfig, ConfigError, Run, check_choice, check_range, job)
+from experiments._surrogate import (  # noqa: E402
+    DataConfig, ModelConfig, build_model, datasets, evaluate_and_plot)
+from nrtjax.surrogate import LossWeights  # noqa: E402
+
+ABLATIONS = {"full": None, "no_plv": {"plv": 0.0}, "no_freq": {"freq": 0.0},
+             "mse_only": {"plv": 0.0, "freq": 0.0, "amp": 0.0}}
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    steps: int = 1200
+    batch_size: int = 16
+    crop: int = 1024
+    warm: int = 512
+    lr: float = 2e-3
+    warmup_steps: int = 30
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    checkpoint_every: int = 50
+    hard_fraction: float = 0.0
+    hard_threshold: float = 0.3
+    hard_offset: int = 0
+
+    def __post_init__(self):
+        check_range("optim.steps", self.steps, low=1)
+        check_range("optim.batch_size", self.batch_size, low=1)
+        check_range("optim.crop", self.crop, low=16)
+        check_range("optim.warm", self.warm, low=0, high=self.crop - 1)
+        check_range("optim.lr", self.lr, low=0.0, low_open=True, high=1.0)
+        check_range("optim.warmup_steps", self.warmup_steps, low=0)
+        check_range("optim.weight_decay", self.weight_decay, low=0.0)
+        check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
+        check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
+        check_range("optim.hard_fraction", self.hard_fraction, low=0.0, high=1.0)
+        check_range("optim.hard_threshold", self.hard_threshold, low=0.0, low_open=True)
+
+
+@dataclasses.dataclass
+class LossConfig:
+    plv: float = 1.0
+    freq: float = 1.0
+    amp: float = 0.5
+
+    def __post_init__(self):
+        for k in ("plv", "freq", "amp"):
+            check_range(f"loss.{k}", getattr(self, k), low=0.0)
+
+
+@dataclasses.dataclass
+class Config(BaseConfig):
+    ablation: str = "full"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    resume_from: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        check_choice("ablation", self.ablation, tuple(ABLATIONS))
+        if self.optim.crop > self.data.duration * self.data.fs:
+            raise ValueError(f"optim.crop={self.optim.crop} is longer than a song "
+                             f"({self.data.duration} s at {self.data.fs} Hz).")
+        room = int(round(self.data.duration * self.data.fs)) + 1 - self.optim.crop
+        check_range("optim.hard_offset", self.optim.hard_offset, low=0, high=room,
+                    hint="(a song's steps minus optim.crop)")
+
+
+def loss_weights(cfg: Config) -> LossWeights:
+    w = dataclasses.asdict(cfg.loss)
+    w.update(ABLATIONS[cfg.ablation] or {})
+    return LossWeights(**w)
+
+
+@job("train_surrogate", Config)
+def main(run: Run) -> dict:
+    cfg = run.cfg
+    k_data, k_model, k_train = jr.split(run.key, 3)
+    train_set, heldout, val = datasets(cfg.data, key=k_data)
+    model = build_model(cfg.model, fs=cfg.data.fs, key=k_model)
+    o = cfg.optim
+    optimizer = nrt.surrogate.make_optimizer(
+        lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
+        weight_decay=o.weight_decay, clip_norm=o.clip_norm)
+    state = nrt.surrogate.init_state(model, optimizer, key=k_train)
+    weights = loss_weights(cfg)
+    step_fn = nrt.surrogate.make_step_fn(optimizer, weights, batch_size=o.batch_size,
+                                         crop=o.crop, warm=o.warm, hard_fraction=o.hard_fraction,
+                                         hard_offset=o.hard_offset)
+    arrays = nrt.surrogate.training_arrays(train_set, jnp.dtype(cfg.model.dtype))
+    if o.hard_fraction > 0:
+        hard = nrt.surrogate.slow_lock_songs(train_set, fs=cfg.data.fs, threshold=o.hard_threshold)
+        if not hard.any():
+            raise ConfigError(f"optim.hard_fraction={o.hard_fraction} but no training song is "
+                              f"slow to lock (optim.hard_threshold={o.hard_threshold} Hz); lower "
+                              "the threshold, add songs (data.n_train) or set hard_fraction=0.")
+        where = "start one of them"
+        if o.hard_offset:
+            first = o.hard_offset / cfg.data.fs
+            where = f"come from one of them, starting in its first {first:g} s"
+        print(f"train_surrogate: {int(hard.sum())} of {hard.size} training songs are slow to "
+              f"lock; {o.hard_fraction:.0%} of the crops {where}")
+        arrays["hard"] = jnp.asarray(hard)
+    ckpt = run.path("train_state.eqx")
+    if cfg.resume_from:
+        import shutil
+
+        shutil.copyfile(cfg.resume_from, ckpt)
+    start = time.perf_counter()
+    state, log = nrt.surrogate.train(
+        state, arrays, step_fn, steps=o.steps, checkpoint=ckpt, checkpoint_every=o.checkpoint_every,
+        progress=cfg.progress, on_log=lambda i, p: run.log(p, step=i))
+    train_s = time.perf_counter() - start
+    hyper = {**dataclasses.asdict(cfg.model), "fs": cfg.data.fs}
+    nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
+    nrt.io.write_json(run.path("loss_curve.json"), log.parts)
+    val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)
+    metrics = evaluate_and_plot(run, state.model, heldout, cfg.data)
+    metrics |= {f"val_{k}": v for k, v in val_metrics.items() if not k.endswith("per_song")}
+    metrics |= {"train_seconds": train_s, "steps": o.steps, "ablation": cfg.ablation,
+                "loss_weights": dataclasses.asdict(weights), "final_loss": log.losses[-1]
+                if log.losses else None, "n_parameters": n_params(state.model)}
+    run.log({k: v for k, v in metrics.items() if isinstance(v, float)})
+    return metrics
+
+
+def n_params(model) -> int:
+    import equinox as eqx
+
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The simulated half of the neural duet: ASHLE drummer, GrFNN listener, Lorenz melodist.
+
+One block is one jitted call (`advance`), compiled once per block length and reused for
+every block whatever the parameter values (they are traced arrays, never static).
+"""
+
+from typing import NamedTuple
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Complex, Float
+
+from .._dtypes import complex_dtype, to_complex
+from .._solvers import RK4
+from ..models import ASHLE, ASHLEState, GrFNN, Lorenz
+from ..models.ashle import unit_phasor
+
+# A point on the classical (rho = 28) attractor, reached from (1, 1, 1) after 50 time units:
+# from (1, 1, 1) itself the melodist would first crawl out of the spiral around C- for ~10
+# time units (a monotone minute of music) before it starts to wander.
+LORENZ_Y0 = (-9.12, -15.92, 15.44)
+
+
+class SimParams(NamedTuple):
+    """The traced (continuously changeable) parameters of one block, as arrays."""
+
+    f0: Float[Array, ""]
+    lambda1: Float[Array, ""]
+    lambda2: Float[Array, ""]
+    gamma: Float[Array, ""]
+    rho: Float[Array, ""]
+    lorenz_rate: Float[Array, ""]
+    forcing_gain: Float[Array, ""]
+    pulse_octaves: Float[Array, ""]
+
+
+class SimState(NamedTuple):
+    """The simulated state carried from block to block.
+
+    - `ashle`: the drummer's `ASHLEState(d, f_d, z, f)`.
+    - `grfnn`: the listener layer, complex `(n,)`.
+    - `lorenz`: the melodist, `(3,)`.
+    - `phase`: the drummer's unwrapped motor phase $\\angle z$ in radians (beats at $2\\pi k$).
+    """
+
+    ashle: ASHLEState
+    grfnn: Complex[Array, " n"]
+    lorenz: Float[Array, "3"]
+    phase: Float[Array, ""]
+
+
+class SimTrace(NamedTuple):
+    """Per-step outputs of one block (the state after each step), leading axis `steps`."""
+
+    phase: Float[Array, " steps"]
+    f: Float[Array, " steps"]
+    amp: Float[Array, " steps"]
+    lorenz: Float[Array, "steps 3"]
+    pulse: Complex[Array, " steps"]
+    grfnn_amp: Float[Array, " n"]
+
+
+class DuetField(eqx.Module):
+    """The coupled vector field: forcing -> GrFNN -> pulse -> ASHLE; ASHLE's tempo clocks Lorenz.
+
+    $x(t)$ drives the GrFNN layer (linear input, cubic truncation $\\varepsilon = 0$). Its
+    pulse $P = \\sum_k w_k |z_k|^2 z_k / \\sum_k w_k |z_k|^2$ (0 at rest), with Gaussian
+    weights $w_k = \\exp(-\\log_2^2(f_k/f_0) / 2s^2)$ around the drummer's spontaneous rate
+    $f_0$ ($s$ = `pulse_octaves`), times `forcing_gain` ($F_d$) is ASHLE's stimulus. The
+    Lorenz system runs in its own time
+    $\\tau$ with $d\\tau/dt = r\\,f$: $r$ Lorenz time units per beat of the drummer's
+    frequency $f$ (the beat clock). `args` is the (zero-order-held) input $x$ of the step.
+    """
+
+    ashle: ASHLE
+    net: GrFNN
+    lorenz: Lorenz
+    weights: Float[Array, " n"]
+    lorenz_rate: Float[Array, ""]
+
+    def pulse(self, zg: Complex[Array, " n"]) -> Complex[Array, ""]:
+        # Power-weighted, so the oscillator that resonates dominates instead of being
+        # averaged away by its silent neighbours; exactly 0 when the layer is at rest.
+        power = self.weights * jnp.real(zg * jnp.conj(zg))
+        total = jnp.sum(power)
+        norm = jnp.where(total > 0, total, 1.0)
+        return jnp.sum(to_complex(power / norm, zg.dtype) * zg)
+
+    def __call__(self, t, y, args):
+        drummer, zg, xyz = y
+        x = args
+        dzg = self.net(t, zg, None) + self.net.stimulus_term(x, zg)
+        drive = to_complex(self.ashle.forcing, zg.dtype) * self.pulse(zg)
+        # ASHLE with no input, plus its input terms (the model is linear in the input):
+        # d' += f_d F_d F and f_d' += -f_d lambda1 Re(i F_d F conj(d)/|d|).
+        free = self.ashle(t, drummer, None)
+        ud, _ = unit_phasor(drummer.d)
+        dd = free.d + to_complex(drummer.f_d, zg.dtype) * drive
+        dfd = free.f_d - drummer.f_d * self.ashle.lambda1 * jnp.real(1j * drive * jnp.conj(ud))
+        dxyz = self.lorenz(t, xyz, None) * (self.lorenz_rate * drummer.f)
+        return ASHLEState(dd, dfd, free.z, free.f), dzg, dxyz
+
+
+def rk4_step(field, t, y, x, dt):
+    """One [`nrtjax.RK4`][] step of `field` with the input `x` held over the step (passed
+    as `args`), so a block boundary is invisible: streaming equals one long run."""
+    y1, _, _, _, _ = RK4().step(diffrax.ODETerm(field), t, t + dt, y, x, None, False)
+    return y1
+
+
+def build_field(p: SimParams, freqs: Float[Array, " n"]) -> DuetField:
+    """The vector field for parameters `p` and listener frequencies `freqs` (Hz)."""
+    ashle = ASHLE(f0=p.f0, lambda1=p.lambda1, lambda2=p.lambda2, gamma=p.gamma,
+                  forcing=p.forcing_gain)
+    # eps = 0: the cubic truncation, which saturates any input amplitude (with eps > 0 a
+    # strong input drives eps|z|^2 to 1, where the canonical model is undefined).
+    net = GrFNN(freqs, alpha=0.0, beta1=-1.0, beta2=0.0, eps=0.0)
+    lorenz = Lorenz(rho=p.rho)
+    octs = jnp.log2(freqs / p.f0)
+    weights = jnp.exp(-0.5 * (octs / p.pulse_octaves) ** 2)
+    return DuetField(ashle, net, lorenz, weights, p.lorenz_rate)
+
+
+def initial_sim_state(f0: float, n: int, dtype) -> SimState:
+    """ASHLE's reference start ($d_0 = z_0 = 0.01$, $f_{d,0} = f(0) = f_0$), Lorenz at
+    `LORENZ_Y0` (on the attractor), phase 0, and the GrFNN at rest ($z = 0$: without forcing
+    its pulse is exactly
+    zero, so the drummer plays at its spontaneous rate)."""
+    c = jnp.asarray(0.01, dtype=complex_dtype(dtype))
+    f = jnp.asarray(f0, dtype=dtype)
+    return SimState(
+        ashle=ASHLEState(c, f, c, f),
+        grfnn=jnp.zeros((n,), dtype=complex_dtype(dtype)),
+        lorenz=jnp.asarray(LORENZ_Y0, dtype=dtype),
+        phase=jnp.angle(c).astype(dtype),
+    )
+
+
+def _advance_impl(state: SimState, p: SimParams, forcing: Complex[Array, " steps"],
+                  t0: Float[Array, ""], dt: Float[Array, ""], freqs: Float[Array, " n"]):
+    field = build_field(p, freqs)
+    y0 = (state.ashle, state.grfnn, state.lorenz)
+
+    def body(carry, kx):
+        y, phase = carry
+        k, x = kx
+        ta = t0 + k * dt
+        y1 = rk4_step(field, ta, y, x, dt)
+        z0, z1 = y[0].z, y1[0].z
+        phase1 = phase + jnp.angle(z1 * jnp.conj(z0))
+        out = (phase1, y1[0].f, jnp.abs(z1), y1[2], field.pulse(y1[1]))
+        return (y1, phase1), out
+
+    steps = jnp.arange(forcing.shape[0], dtype=dt.dtype)
+    (y1, phase1), outs = jax.lax.scan(body, (y0, state.phase), (steps, forcing))
+    drummer, zg, xyz = y1
+    bad = ~(jnp.isfinite(phase1) & jnp.all(jnp.isfinite(xyz)) & jnp.all(jnp.isfinite(zg)))
+    phase1 = eqx.error_if(phase1, bad, "The duet simulation diverged (non-finite state). "
+                          "Lower forcing_gain or the tempo, or raise the engine's fs_sim.")
+    trace = SimTrace(*outs, grfnn_amp=jnp.abs(zg))
+    return SimState(drummer, zg, xyz, phase1), trace
+
+
+_counted = eqx.debug.assert_max_traces(_advance_impl, max_traces=None)
+advance = eqx.filter_jit(_counted)
+"""`advance(state, params, forcing, t0, dt, freqs) -> (state, trace)`: one block, jitted.
+
+Compiled once per (block length, dtype); `eqx.debug.get_num_traces(_counted)` counts the
+compilations."""
+
+
+def sim_params_from(values: dict, dtype) -> SimParams:
+    """`SimParams` as arrays of `dtype` (arrays, so that new values never retrace)."""
+    # NumPy scalars are arrays to eqx.filter_jit (traced, never static) and avoid a
+    # device dispatch per parameter.
+    return SimParams(**{k: np.asarray(float(values[k]), dtype=dtype) for k in SimParams._fields})
+
+
+def as_forcing(forcing, n: int, t0: float, fs: float | int, dtype) -> np.ndarray:
+    """The block's forcing as `n` complex samples at `t0 + k/fs` (zeros for `None`).
+
+    `forcing` may be an array of `n` samples (real or complex) or an `nrtjax.Signal`,
+    evaluated at those times.
+    """
+    cdt = complex_dtype(dtype)
+    if forcing is None:
+        return np.zeros((n,), dtype=cdt)
+    from .._signal import Signal
+
+    if isinstance(forcing, Signal):
+        # Signal.evaluate's linear interpolation (ends held), on the host: one block's
+        # samples are too few to be worth a device dispatch per block.
+        ts = t0 + np.arange(n) / fs
+        grid, vals = np.asarray(forcing.ts), np.asarray(forcing.xs)
+        if vals.ndim != 1:
+            raise ValueError(f"The forcing Signal must have one channel, got {vals.shape[1:]}.")
+        xs = np.interp(ts, grid, vals.real)
+        if np.iscomplexobj(vals):
+            xs = xs + 1j * np.interp(ts, grid, vals.imag)
+    else:
+        xs = np.asarray(forcing)
+    if xs.shape != (n,):
+        raise ValueError(f"The block's forcing must have {n} samples (block_seconds x fs_sim, "
+                         f"one channel), got shape {xs.shape}.")
+    xs = np.asarray(xs).astype(cdt)
+    if not np.all(np.isfinite(xs)):
+        raise ValueError("The block's forcing contains NaN or inf; clean the input stream.")
+    return xs

@@ -1,0 +1,38 @@
+"""The two values that pass between the beat network and its decoders."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class BeatActivation(NamedTuple):
+    """Frame-wise beat and downbeat activations of one recording.
+
+    **Fields:**
+
+    - `beat`: shape `(frames,)`, the probability that a beat falls in each frame, in [0, 1].
+    - `downbeat`: shape `(frames,)`, the probability that a downbeat (a bar's first beat)
+      falls in each frame, in [0, 1]; a downbeat frame is also a beat frame.
+    - `fps`: frames per second; frame `i` is centred at `i / fps` seconds.
+    """
+
+    beat: np.ndarray
+    downbeat: np.ndarray
+    fps: float
+
+
+class BeatTrack(NamedTuple):
+    """Beats decoded from a recording.
+
+    **Fields:**
+
+    - `beats`: beat times in seconds, increasing.
+    - `downbeats`: downbeat times in seconds, a subset of `beats`.
+    - `tempo_bpm`: the recording's dominant tempo in beats per minute.
+    - `decoder`: which decoder produced the beats (`"oscillator"` or `"hmm"`).
+    """
+
+    beats: np.ndarray
+    downbeats: np.ndarray
+    tempo_bpm: float
+    decoder: str

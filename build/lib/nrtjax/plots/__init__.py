@@ -1,0 +1,1 @@
+"""nrtjax.plots: the figures the jobs draw, one function per figure."""

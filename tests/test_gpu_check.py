@@ -1,0 +1,52 @@
+"""scripts/gpu_check.py runs on the CPU, scaled down: figures, checks and JSON."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_on_cpu_scaled_down(tmp_path, capsys):
+    gc = _gpu_check()
+    out = tmp_path / "gpu_check.json"
+    res = gc.main(["--scale", "0.002", "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    assert res["ok"] and res["platform"] == "cpu" and res["scale"] == 0.002
+    for name, tol in (("float32", 1e-4), ("float64", 1e-9)):
+        r = res["sweep"][name]
+        assert r["dtype"] == name and r["oscillators"] == 289 and r["members"] == 20
+        assert r["steps"] == 256      # max(1 s, 60 s x 0.002) at 256 Hz
+        assert math.isclose(r["oscillator_steps_per_s"], 20 * 289 * 256 / r["warm_s"])
+        assert r["ok"] and r["max_abs_diff_vs_cpu_float64"] <= tol == r["tolerance"]
+        assert r["checked_members"][0] == 0 and r["checked_members"][-1] == 19
+    s = res["surrogate_training"]
+    assert s["steps_per_s"] > 0 and s["check"] == "same device" and len(s["first_losses"]) == 3
+    assert np.all(np.isfinite(s["first_losses"]))
+    assert res["beat_network_training"]["available"] is False
+    table = capsys.readouterr().out
+    assert "osc-steps/s" in table and "steps/s" in table and "not available" in table
+    assert "all checks passed" in table
+
+
+def test_gpu_check_sweep_check_fails_outside_its_tolerance(monkeypatch):
+    """The float32 sweep differs from the float64 CPU reference by more than zero: with a
+    zero tolerance the check must report the failure."""
+    gc = _gpu_check()
+    monkeypatch.setitem(gc.SWEEP_TOL, "float32", 0.0)
+    args = type("A", (), dict(n=17, duration=1.0, fs=256.0, members=4))()
+    import jax
+
+    r = gc.run_sweep(np.float32, args, jax.devices("cpu")[0])
+    assert r["max_abs_diff_vs_cpu_float64"] > 0 and not r["ok"]
