@@ -14,7 +14,7 @@ a motor oscillator (ASHLE).
 The groove tracker ([`nrtjax.audio.track`][]), the surrogate's forcing
 ([`nrtjax.surrogate.render_song`][]), the video coupling
 ([`nrtjax.video.motion_forcing`][]) and the oscillator beat decoder
-([`nrtjax.beats.decode_oscillator`][]) all build on these functions.
+([`nrtjax.beats.decode.decode_oscillator`][]) all build on these functions.
 
 **References:**
 

@@ -72,7 +72,7 @@ class OscillatorSettings(NamedTuple):
     - `prior_bpm`, `prior_octaves`: the log-normal tempo preference $f_p$, $\\sigma_p$.
     - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
     - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
-    - `downbeat_drive`: the bank and the lag estimate hear $a + c\,d$ with this $c$ (a
+    - `downbeat_drive`: the bank and the lag estimate hear $a + c\\,d$ with this $c$ (a
         downbeat is a beat: it marks which pulses of an ambiguous activation are beats).
     - `level_octaves`: s.d. of the band around the global tempo that the tracked peak
         stays in (a tempo ramp moves within it; half or double tempo lies outside).
