@@ -9,6 +9,8 @@ damped GrFNN layer driven by the envelope is a constant-Q bank of resonators (Sc
 $z \\propto X(f) e^{i 2 \\pi f t}$, the envelope's Fourier component at the beat with its
 phase. The forcing is the amplitude-weighted average of the unit phasors of the
 oscillators around the pulse, a causal function of the GrFNN state at each instant.
+The bank and its read-out are [`nrtjax.audio.resonator`][]'s; both the bank and ASHLE
+integrate with `nrt.simulate`'s RK4.
 
 Everything here runs as jitted fixed-size chunks (`nrt.simulate` on each chunk, state
 carried across chunks), so memory is bounded by the chunk length, not the recording.
@@ -16,7 +18,6 @@ carried across chunks), so memory is bounded by the chunk length, not the record
 
 from typing import NamedTuple
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,8 @@ from .._signal import Signal
 from .._simulate import simulate
 from ..analysis import resonance_peak
 from ..models import ASHLE, ASHLEState, GrFNN
-from ..models.ashle import unit_phasor
+from .resonator import ResonatorSettings, band_phasor, log_prior
+from .resonator import octave_salience as salience
 
 
 class TrackerSettings(NamedTuple):
@@ -63,8 +65,14 @@ class TrackerSettings(NamedTuple):
     gamma: float = 0.02
     bpm_range: tuple[float, float] = (40.0, 240.0)
 
+    def resonator(self) -> ResonatorSettings:
+        """The tracker's bank as [`nrtjax.audio.resonator.ResonatorSettings`][] (the
+        tracker applies its tempo prior itself)."""
+        return ResonatorSettings(fmin=self.fmin, per_octave=self.per_octave,
+                                 octaves=self.octaves, alpha=self.alpha, harmonic=self.harmonic)
+
     def freqs(self) -> np.ndarray:
-        return self.fmin * 2.0 ** (np.arange(self.per_octave * self.octaves + 1) / self.per_octave)
+        return self.resonator().freqs()
 
 
 class Tracking(NamedTuple):
@@ -90,20 +98,7 @@ class Tracking(NamedTuple):
 
 def resonator_bank(settings: TrackerSettings) -> GrFNN:
     """The GrFNN layer: linear, damped oscillators on a log grid (eps = 0, beta = 0)."""
-    return GrFNN(settings.freqs(), alpha=settings.alpha, beta1=0.0, beta2=0.0, eps=0.0,
-                 input="linear", weight=1.0)
-
-
-def salience(amp: Float[Array, "*t n"], per_octave: int, harmonic: float) -> Float[Array, "*t n"]:
-    """Beat salience: each oscillator's amplitude plus `harmonic` times the amplitude one
-    octave above (zero past the grid's top)."""
-    up = jnp.concatenate([amp[..., per_octave:], jnp.zeros_like(amp[..., :per_octave])], axis=-1)
-    return amp + harmonic * up
-
-
-def log_prior(freqs: Float[Array, " n"], centre_hz, sd_octaves: float) -> Float[Array, " n"]:
-    """Log of a log-normal preference over tempo (in octaves from `centre_hz`)."""
-    return -0.5 * (jnp.log2(freqs / centre_hz) / sd_octaves) ** 2
+    return settings.resonator().bank()
 
 
 def band_forcing(
@@ -115,11 +110,7 @@ def band_forcing(
     sal = salience(amp, settings.per_octave, settings.harmonic)
     band = log_prior(freqs, centre_hz, settings.band_octaves)
     logw = settings.sharpness * jnp.log(sal + 1e-12) + band[None, :]
-    w = jax.nn.softmax(logw, axis=-1)
-    units, _ = unit_phasor(zs)
-    mix = jnp.sum(w.astype(zs.dtype) * units, axis=-1)
-    forcing, _ = unit_phasor(mix)
-    return forcing
+    return band_phasor(zs, jax.nn.softmax(logw, axis=-1), unit_each=True)
 
 
 @eqx.filter_jit
@@ -137,10 +128,7 @@ def _track_chunk(net: GrFNN, motor: ASHLE, xs: Float[Array, " t"], z0, y0: ASHLE
     sig = Signal.sampled(xs, fs)
     zs = simulate(net, sig, dt=1.0 / fs, y0=z0).ys
     forcing = band_forcing(zs, net.freqs, centre_hz, settings)
-    # Forward Euler, ASHLE's reference integrator (Roman et al. 2023). Diffrax's
-    # Runge-Kutta solvers reject ASHLE's mixed complex/real state (stage-buffer dtype).
-    ys = simulate(motor, Signal.sampled(forcing, fs), dt=1.0 / fs, y0=y0,
-                  solver=diffrax.Euler()).ys
+    ys = simulate(motor, Signal.sampled(forcing, fs), dt=1.0 / fs, y0=y0).ys
     last = jax.tree_util.tree_map(lambda a: a[-1], ys)
     return zs[-1], last, ys, jnp.angle(forcing)
 
@@ -185,7 +173,9 @@ def periodicity(envelope: np.ndarray, fs: float, freqs: np.ndarray, *,
     for h in range(1, harmonics + 1):
         lo = np.clip(np.floor(h * fs / f * 2.0 ** -half_width), 1, n).astype(int)
         hi = np.clip(np.ceil(h * fs / f * 2.0 ** half_width), 1, n).astype(int)
-        out += [ac[a:b + 1].max() for a, b in zip(lo, hi)]
+        # max over ac[a:b + 1] for every (a, b) at once: reduceat over interleaved bounds.
+        bounds = np.stack([lo, hi + 1], axis=1).reshape(-1)
+        out += np.maximum.reduceat(np.append(ac, 0.0), bounds)[::2]
     return (out / harmonics).reshape(np.shape(freqs))
 
 
@@ -211,7 +201,8 @@ def track(envelope: np.ndarray, fs: float, *, settings: TrackerSettings = Tracke
 
     Two passes over fixed-size chunks: the GrFNN alone gives the time-averaged amplitude
     profile and, with the envelope's autocorrelation ([`periodicity`][]), the global tempo
-    (the centre of the forcing band and ASHLE's spontaneous rate $f_0$); then GrFNN -> forcing -> ASHLE, each causal, chunk by chunk.
+    (the centre of the forcing band and ASHLE's spontaneous rate $f_0$); then GrFNN ->
+    forcing -> ASHLE, each causal, chunk by chunk.
 
     **Arguments:**
 

@@ -16,14 +16,14 @@ from jaxtyping import Array, ArrayLike, Complex, Float, Int
 from .._dtypes import to_complex
 from .._signal import Signal
 from .._simulate import simulate
-from ..audio.tracking import log_prior
-from ..audio.tracking import salience as octave_salience
-from ..models import ASHLE, ASHLEState, GrFNN
-from ..models.ashle import unit_phasor
+from ..audio import resonator as rs
+from ..models import ASHLE, ASHLEState
 from ._ashle import ComplexStateASHLE, real_state
 
 # The resonance layer and its read-out (all in `FORCING_SETTINGS`, which also names the
-# dataset cache). A linear, damped GrFNN on a log grid of `per_octave` oscillators per
+# dataset cache and takes the tuning script's overrides; [`forcing_resonator`][] reads
+# it as the typed [`nrtjax.audio.resonator.ResonatorSettings`][] plus `gate` and `fade`).
+# A linear, damped GrFNN on a log grid of `per_octave` oscillators per
 # octave from `fmin` Hz over `octaves` octaves (42-238 BPM); `alpha` sets the constant-Q
 # resonance (half-power half-width |alpha| f / 2 pi, time constant 1 / (|alpha| f)).
 # Salience of an oscillator ([`salience`][]): its amplitude divided by its build-up
@@ -77,41 +77,30 @@ def onset_envelope(
     return pulse @ jnp.asarray(velocities, ts.dtype)
 
 
+def forcing_resonator() -> rs.ResonatorSettings:
+    """The resonance layer's settings (`FORCING_SETTINGS` without `gate` and `fade`)."""
+    return rs.ResonatorSettings(**{k: FORCING_SETTINGS[k] for k in rs.ResonatorSettings._fields})
+
+
 def layer_freqs() -> np.ndarray:
     """The resonance layer's natural frequencies in Hz (`FORCING_SETTINGS`)."""
-    s = FORCING_SETTINGS
-    n = round(s["per_octave"] * s["octaves"]) + 1
-    return s["fmin"] * 2.0 ** (np.arange(n) / s["per_octave"])
+    return forcing_resonator().freqs()
 
 
 def salience(amp: Float[Array, "time n"], freqs: Float[Array, " n"],
              ts: Float[Array, " time"]) -> Float[Array, "time n"]:
-    """Beat salience of each oscillator at each time:
-    $(\\hat a_k + h \\hat a_{k+\\text{octave}}) f_k^{-p} e^{-\\log_2^2(f_k/f_p) / 2\\sigma^2}$
-    with $\\hat a_k = |z_k| / (1 - e^{-|\\alpha| f_k \\max(t, t_f)})$ the amplitude
-    corrected for its build-up (zero support past the grid's top)."""
-    s = FORCING_SETTINGS
-    t = jnp.maximum(ts, s["buildup_floor"])[:, None]
-    amp = amp / (1 - jnp.exp(-abs(s["alpha"]) * freqs[None, :] * t))
-    prior = jnp.exp(log_prior(freqs, s["prior_f"], s["prior_sd"]))
-    return octave_salience(amp, s["per_octave"], s["harmonic"]) * (freqs ** (-s["tilt"]) * prior)[None, :]
+    """Beat salience of each oscillator at each time ([`nrtjax.audio.resonator.salience`][]
+    with the build-up correction, tilt and prior of `FORCING_SETTINGS`)."""
+    return rs.salience(amp, freqs, forcing_resonator(), ts)
 
 
 def track_peak(sal: Float[Array, "time n"]) -> Int[Array, " time"]:
     """The causally tracked resonance peak (grid index per time): it follows the local
     maximum within `search` steps and jumps to the global maximum only when that is
-    `hysteresis` times more salient than the local one."""
-    idx = jnp.arange(sal.shape[1])
-    s = FORCING_SETTINGS
-
-    def step(c, row):
-        local = jnp.argmax(jnp.where(jnp.abs(idx - c) <= s["search"], row, -jnp.inf))
-        top = jnp.argmax(row)
-        c = jnp.where(row[top] > s["hysteresis"] * row[local], top, local)
-        return c, c
-
-    _, peaks = jax.lax.scan(step, jnp.argmax(sal[0]), sal)
-    return peaks
+    `hysteresis` times more salient than the local one
+    ([`nrtjax.audio.resonator.track_peak`][])."""
+    s = forcing_resonator()
+    return rs.track_peak(sal, search=s.search, hysteresis=s.hysteresis)
 
 
 def forcing_from_envelope(env: Float[Array, " time"], fs: float) -> Complex[Array, " time"]:
@@ -122,16 +111,14 @@ def forcing_from_envelope(env: Float[Array, " time"], fs: float) -> Complex[Arra
     [`salience`][]), faded in once by the running maximum of $|z|$ (`gate`) and by a
     linear ramp over `fade` seconds.
     """
-    freqs = layer_freqs()
-    layer = GrFNN(freqs, alpha=FORCING_SETTINGS["alpha"], beta1=0.0, beta2=0.0, eps=0.0)
-    layer = jtu_cast(layer, env.dtype)
+    res = forcing_resonator()
+    layer = jtu_cast(res.bank(), env.dtype)
     z = simulate(layer, Signal.sampled(env, fs), dt=1.0 / fs, throw=False).ys
     amp = jnp.abs(z)
     ts = jnp.arange(env.shape[0], dtype=amp.dtype) / fs
     peaks = track_peak(salience(amp, layer.freqs, ts))
-    idx = jnp.arange(freqs.size)
-    band = jnp.exp(-0.5 * ((idx[None, :] - peaks[:, None]) / FORCING_SETTINGS["band_sigma"]) ** 2)
-    phasor, _ = unit_phasor(jnp.sum(to_complex(band.astype(amp.dtype), z.dtype) * z, axis=1))
+    band = rs.gaussian_band(peaks, layer.freqs.shape[0], res.band_sigma)
+    phasor = rs.band_phasor(z, band.astype(amp.dtype))
     top = jax.lax.cummax(jnp.max(amp, axis=1))
     gain = top**2 / (top**2 + FORCING_SETTINGS["gate"] ** 2)
     t0, t1 = FORCING_SETTINGS["fade"]

@@ -4,7 +4,8 @@ ASHLE locks to a complex forcing that carries the beat's phase, not to a raw pul
 train (docs/concepts.md, ASHLE). The motion energy is therefore first heard by a bank of
 damped canonical oscillators (a GrFNN layer, Large, Almonte & Velasco 2010): the
 oscillators at the motion rhythm resonate, and their amplitude-weighted complex output
-is the forcing. The forcing is causal (built step by step from past motion only).
+is the forcing. The forcing is causal (built step by step from past motion only). The
+bank and its weighted read-out are [`nrtjax.audio.resonator`][]'s.
 """
 
 import dataclasses
@@ -12,11 +13,12 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import scipy.signal
-from jaxtyping import Array, ArrayLike, Complex, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .._signal import Signal
 from .._simulate import simulate
-from ..models import GrFNN, log_freqs
+from ..audio.resonator import power_weights, resonator_bank, weighted_mean
+from ..models import log_freqs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,12 +109,12 @@ def motion_forcing(
     ts = np.asarray(ts, dtype=np.float64)
     x = relative_modulation(energy)
     freqs = log_freqs(fmin, fmax, n)
-    bank = GrFNN(freqs, alpha=alpha, beta1=-1.0, beta2=0.0, eps=0.0, weight=weight)
+    bank = resonator_bank(freqs, alpha, beta1=-1.0, weight=weight)
     sig = Signal(ts, x)
     # Start at rest (z = 0): a bank started in phase would itself force a rhythm.
     traj = simulate(bank, sig, dt=float(ts[1] - ts[0]), y0=0.0)
     z = traj.ys
-    w = _weighted_output(z, sharpness)
+    w = weighted_mean(z, power_weights(z, sharpness))  # 0 for a bank at rest
     r = jnp.abs(w)
     strength = jnp.tanh(jnp.maximum(r - floor, 0.0) / r0)
     forcing = jnp.where(r > 0, w / jnp.where(r > 0, r, 1.0), 0.0) * strength
@@ -122,16 +124,6 @@ def motion_forcing(
     salience = float(np.tanh(max(tail[k] - floor, 0.0) / r0))
     peakiness = float(tail[k] / tail.mean()) if tail.mean() > 0 else 0.0
     return MotionForcing(Signal(ts, forcing), freqs, amp, salience, float(freqs[k]), peakiness)
-
-
-def _weighted_output(z: Complex[Array, "time n"], p: float) -> Complex[Array, " time"]:
-    r = jnp.abs(z)
-    # Normalise by the largest amplitude first so that |z|^p neither under- nor overflows.
-    peak = jnp.max(r, axis=1, keepdims=True)
-    wts = (r / jnp.where(peak > 0, peak, 1.0)) ** p
-    total = jnp.sum(wts, axis=1)
-    # A bank entirely at rest (z = 0) has no phase to pass on: output 0.
-    return jnp.sum(wts * z, axis=1) / jnp.where(total > 0, total, 1.0)
 
 
 def has_beat(
