@@ -7,7 +7,7 @@ tap times and summary asynchronies, `data` the CSV readers.
 """
 
 from . import data as data, losses as losses, readouts as readouts
-from ._fit import FitResult as FitResult, fit as fit, make_optimizer as make_optimizer
+from ._fit import FitResult as FitResult, fit as fit, make_optimizer as make_optimizer, profile as profile
 from ._params import ParamSpace as ParamSpace
 from ._uncertainty import identifiability as identifiability, laplace as laplace
 from .losses import (
