@@ -512,7 +512,8 @@ def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitRe
             if logs[j]:
                 far = np.abs(np.log(dp[:, :, j] / theta[:, None, j])) > np.log(factor)
             else:
-                far = np.abs(dp[:, :, j] - theta[:, None, j]) > (factor - 1) * np.abs(theta[:, None, j])
+                band = (factor - 1) * np.abs(theta[:, None, j])
+                far = np.abs(dp[:, :, j] - theta[:, None, j]) > band
             design_lr[:, j] = np.min(np.where(far, dl, np.inf), axis=1)
     identified = (lr_low >= level) & (lr_high >= level) & (design_lr >= level)
     return {"lr_low": lr_low, "lr_high": lr_high, "design_lr": design_lr,
