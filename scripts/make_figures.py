@@ -1,4 +1,4 @@
-"""Make the documentation's figures: run each job at a small size, copy its figure into docs/figures/.
+"""Make the documentation's figures: each job run small, its figure copied to docs/figures/.
 
     python scripts/make_figures.py            # all figures
     python scripts/make_figures.py duet sweep # some of them
@@ -12,7 +12,6 @@ come from the commands on each page, not from these figures). PNGs are re-encode
 import argparse
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,15 @@ MAX_BYTES = 150_000
 
 # name -> (job, overrides, figure file inside the run or out directory)
 FIGURES = {
-    "simulate": ("simulate", ["model=hopf", "model.alpha=0.2", "stimulus.duration=10"], "trajectory.png"),
+    "simulate": ("simulate", ["model=hopf", "model.alpha=0.2", "stimulus.duration=10"],
+                 "trajectory.png"),
     "beat_detection": ("beat_detection", ["duration=12"], "beat_detection.png"),
     "hopf_portraits": ("hopf_portraits", ["n_forcing=12", "duration=16", "portrait_duration=8"],
                        "hopf_portraits.png"),
-    "ashle_asynchrony": ("ashle_asynchrony", ["n_subjects=6", "duration=20"], "ashle_asynchrony.png"),
-    "sweep": ("sweep", ["grid.alpha=linspace(-1,0.5,16)", "grid.beta1=linspace(-4,0,8)", "model.n=17",
-                        "stimulus.fs=32", "stimulus.duration=8"], "heatmap.png"),
+    "ashle_asynchrony": ("ashle_asynchrony", ["n_subjects=6", "duration=20"],
+                         "ashle_asynchrony.png"),
+    "sweep": ("sweep", ["grid.alpha=linspace(-1,0.5,16)", "grid.beta1=linspace(-4,0,8)",
+                        "model.n=17", "stimulus.fs=32", "stimulus.duration=8"], "heatmap.png"),
     "duet": ("duet", ["duration=8", "sr=22050"], "duet.png"),
     "groove": ("demo", ["clip_seconds=12", "duet_seconds=2"], "demo_clip_groove_analysis.png"),
 }
@@ -43,7 +44,8 @@ def shrink(src: Path, dest: Path) -> int:
     image = Image.open(src).convert("RGB")
     while True:
         buffer = io.BytesIO()
-        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buffer, "PNG", optimize=True)
+        palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        palette.save(buffer, "PNG", optimize=True)
         if buffer.tell() <= MAX_BYTES or image.width < 400:
             break
         image = image.resize((int(image.width * 0.85), int(image.height * 0.85)), Image.LANCZOS)
