@@ -89,7 +89,7 @@ class TapResiduals(eqx.Module):
     second of `solver`.
 
     A model tap is a peak of $\\mathrm{Re}\\,z$ (`readout="peak"`, the definition of
-    DESIGN.md and Roman et al. 2023, read smoothly by
+    Roman et al. 2023, read smoothly by
     [`nrtjax.fit.readouts.peak_phase`][]) or the angle of $z$ passing $2\\pi k$
     (`readout="phase"`). They agree once the amplitude has settled; in the first seconds
     of a trial only `"peak"` matches taps defined as peaks.
