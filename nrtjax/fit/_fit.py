@@ -43,7 +43,8 @@ class FitResult(eqx.Module):
     - `loss`: the loss (weighted mean squared residual) at `params`.
     - `history`: loss per step of the best restart, `(subjects, steps)`, NaN after an
         early stop.
-    - `restart_loss`: the best loss of every restart, `(subjects, restarts)`.
+    - `restart_loss`: the best loss of every restart, `(subjects, restarts)`, reached at
+        `restart_params`, `(subjects, restarts, p)`.
     - `steps_run`: optimisation steps taken by the best restart.
     - `n_obs`: number of residuals (the sum of the weights).
     - `grad_norm`: norm of the loss gradient at `params`, in log coordinates for positive
@@ -71,6 +72,7 @@ class FitResult(eqx.Module):
     loss: Float[Array, " s"]
     history: Float[Array, "s steps"]
     restart_loss: Float[Array, "s r"]
+    restart_params: Float[Array, "s r p"]
     steps_run: Int[Array, " s"]
     n_obs: Float[Array, " s"]
     grad_norm: Float[Array, " s"]
@@ -220,7 +222,9 @@ def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, ste
             grad = jax.grad(lambda th: loss_theta(th, datum))(theta)
         n_best = jnp.sum(finite <= finite[j] * 1.01 + 1e-12)
         plateau = taken[j] < steps
-        return theta, best[j], hist[j], best, taken[j], jnp.sum(w), hess, grad, plateau, n_best
+        ends = jax.vmap(space.constrain)(best_u)
+        return (theta, best[j], hist[j], best, taken[j], jnp.sum(w), hess, grad, plateau, n_best,
+                ends)
 
     return jax.vmap(subject)(u0, data)
 
@@ -394,7 +398,7 @@ def fit(
         d_loss = jnp.zeros((n, 0), base.dtype)
     if method not in ("adam", "lm"):
         raise ValueError(f"method={method!r}: choose 'adam' or 'lm'.")
-    theta, loss, hist, rloss, taken, n_obs, hess, grad, plateau, n_best = _fit_cohort(
+    theta, loss, hist, rloss, taken, n_obs, hess, grad, plateau, n_best, ends = _fit_cohort(
         model, residuals, data, space, u0, optimizer, float(learning_rate), steps,
         patience, rtol, method)
     cov, se = laplace(hess, loss, n_obs)
@@ -402,7 +406,8 @@ def fit(
     return FitResult(names=space.names, log_scaled=space.log_scaled(), bounds=space.bounds,
                      params=theta, loss=loss, design_params=d_theta,
                      design_loss=jnp.asarray(d_loss, base.dtype),
-                     history=hist, restart_loss=rloss, steps_run=taken, n_obs=n_obs,
+                     history=hist, restart_loss=rloss, restart_params=ends, steps_run=taken,
+                     n_obs=n_obs,
                      grad_norm=gnorm, newton_step=newton, plateau=plateau, n_at_best=n_best,
                      hessian=hess, cov=cov, se=se)
 
@@ -470,14 +475,15 @@ def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitRe
     $\\Lambda = n \\log(L_\\text{profile}/\\hat L)$, asymptotically $\\chi^2_1$ (Wilks 1938);
     the parameter is *identified* when $\\Lambda \\ge$ `level` (3.841: the 95% profile
     interval lies inside the $\\pm$(`factor` - 1) band) on both sides. The inner
-    optimisation can only overestimate the profile minimum by stopping early, so
-    [`nrtjax.fit.FitResult`][]'s global design is checked too: a design point outside
-    the band whose loss is within `level` of the best is an alternative the data do not
-    exclude, and the parameter is not identified.
+    optimisation can only overestimate the profile minimum by stopping early, and cannot
+    see a distant basin, so the global design and the end points of all refined restarts
+    of the [`nrtjax.fit.FitResult`][] are checked too: one outside the band whose loss is
+    within `level` of the best is an alternative the data do not exclude, and the
+    parameter is not identified.
 
     **Returns:** `{"lr_low", "lr_high", "design_lr", "identified"}`, arrays of shape
-    `(subjects, p)`; `design_lr` is the smallest $\\Lambda$ of a design point outside the
-    band (`inf` without a design).
+    `(subjects, p)`; `design_lr` is the smallest $\\Lambda$ of a design point or restart
+    end outside the band (`inf` if there is none).
     """
     space = ParamSpace(result.names, _bounds_of(result), model=model)
     theta = np.asarray(result.params, np.float64)
@@ -505,9 +511,11 @@ def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitRe
     lr = n * np.log(np.maximum(prof, 1e-300) / best)
     lr_low, lr_high = lr[:, 0::2], lr[:, 1::2]
     design_lr = np.full((s, p), np.inf)
-    if result.design_params.shape[1]:
-        dp = np.asarray(result.design_params)
-        dl = n * np.log(np.maximum(np.asarray(result.design_loss), 1e-300) / best)
+    # Alternatives: the design points and where every refined restart ended.
+    dp = np.concatenate([np.asarray(result.design_params), np.asarray(result.restart_params)], 1)
+    dloss = np.concatenate([np.asarray(result.design_loss), np.asarray(result.restart_loss)], 1)
+    if dp.shape[1]:
+        dl = n * np.log(np.maximum(np.where(np.isfinite(dloss), dloss, np.inf), 1e-300) / best)
         for j in range(p):
             if logs[j]:
                 far = np.abs(np.log(dp[:, :, j] / theta[:, None, j])) > np.log(factor)
