@@ -4,6 +4,7 @@ import dataclasses
 import warnings
 from pathlib import Path
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -15,8 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import nrtjax as nrt
-from experiments._job import BaseConfig, ConfigError, Run, check_range, input_path, job
-from nrtjax.fit import data as fitdata, identifiability, losses
+from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
+                             input_path, job)
+from nrtjax.fit import data as fitdata, identifiability, losses, profile
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
 RATIO_NOTE = (
@@ -28,28 +30,50 @@ RATIO_NOTE = (
 
 
 @dataclasses.dataclass
-class Config(BaseConfig):
-    taps: str | None = input_path()
-    summary: str | None = input_path()
-    out: str | None = None
+class FitSettings:
+    """How `nrtjax fit` fits (shared with `nrtjax fit_recovery`, which fits the same way)."""
+
     params: list[str] = dataclasses.field(default_factory=lambda: ["lambda1", "lambda2"])
     lambda1: float = 4.0
     lambda2: float = 2.0
     gamma: float = 0.02
-    restarts: int = 4
-    steps: int = 300
-    patience: int = 40
+    # Global fit: `starts` Sobol points over `start_ranges`, the `restarts` best refined
+    # by `method` (lm: Levenberg-Marquardt; adam: optax Adam at `learning_rate`).
+    starts: int = 256
+    start_ranges: dict[str, list[float]] = dataclasses.field(default_factory=lambda: {
+        "lambda1": [0.5, 20.0], "lambda2": [0.25, 8.0], "gamma": [0.002, 0.2]})
+    method: str = "lm"
+    restarts: int = 3
+    steps: int = 30
+    patience: int = 3
     learning_rate: float = 0.05
-    fs: float = 500.0
+    # The model: classical RK4 at `fs` steps per second (125 Hz is within 0.1 ms of a
+    # 2 kHz integration for tempi down to 200 ms), taps read as peaks of Re z.
+    fs: float = 125.0
+    solver: str = "rk4"
+    readout: str = "peak"
     duration: float | None = None
     window: float = 10.0
+    # Identifiability: a parameter is identified when the 95% profile-likelihood
+    # interval lies within a factor `profile_factor` of the estimate.
+    profile_factor: float = 1.2
 
-    def __post_init__(self):
-        if (self.taps is None) == (self.summary is None):
-            raise ConfigError("give exactly one of taps=PATH or summary=PATH.")
+    def check_fit(self):
         for name in ("lambda1", "lambda2", "gamma", "learning_rate", "fs", "window"):
             check_range(name, getattr(self, name), low=0.0, low_open=True)
         check_range("restarts", self.restarts, low=1, high=256)
+        check_range("starts", self.starts, low=0, high=65536)
+        if self.starts and self.restarts > self.starts:
+            raise ConfigError(f"restarts={self.restarts} cannot exceed starts={self.starts}.")
+        check_choice("method", self.method, ("lm", "adam"))
+        check_choice("solver", self.solver, ("rk4", "euler"))
+        check_choice("readout", self.readout, ("peak", "phase"))
+        check_range("profile_factor", self.profile_factor, low=1.0, low_open=True, high=10.0)
+        for name in self.params:
+            rng = self.start_ranges.get(name)
+            if rng is None or len(rng) != 2 or not 0 < rng[0] < rng[1]:
+                raise ConfigError(f"start_ranges.{name}={rng} must be [low, high] with "
+                                  "0 < low < high.")
         check_range("steps", self.steps, low=1)
         check_range("patience", self.patience, low=1)
         if self.duration is not None:
@@ -60,15 +84,46 @@ class Config(BaseConfig):
             raise ConfigError(f"params={self.params} must be distinct names among {COLUMNS}.")
 
 
-def _fit(run: Run, residuals, data, params, key):
-    cfg = run.cfg
+@dataclasses.dataclass
+class Config(FitSettings, BaseConfig):
+    taps: str | None = input_path()
+    summary: str | None = input_path()
+    out: str | None = None
+
+    def __post_init__(self):
+        if (self.taps is None) == (self.summary is None):
+            raise ConfigError("give exactly one of taps=PATH or summary=PATH.")
+        self.check_fit()
+
+
+def _fit(cfg: FitSettings, residuals, data, params, key):
     template = nrt.ASHLE(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gamma=cfg.gamma)
-    with warnings.catch_warnings(), run.phase(f"fitting {len(params)} parameter(s), "
-                                               f"{cfg.restarts} restart(s)"):
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
         return nrt.fit(template, residuals, data, params=params, key=key,
-                       restarts=cfg.restarts, steps=cfg.steps, patience=cfg.patience,
-                       learning_rate=cfg.learning_rate), template
+                       restarts=min(cfg.restarts, cfg.starts) if cfg.starts else cfg.restarts,
+                       steps=cfg.steps, patience=cfg.patience,
+                       learning_rate=cfg.learning_rate, method=cfg.method, starts=cfg.starts,
+                       start_ranges={p: tuple(cfg.start_ranges[p]) for p in params}), template
+
+
+def solver_of(name: str):
+    return nrt.RK4() if name == "rk4" else diffrax.Euler()
+
+
+def diagnostics(result, prof) -> dict[str, np.ndarray]:
+    """Per-subject convergence and identifiability columns for fitted_params.csv."""
+    cols = {"converged": result.converged(), "plateau": np.asarray(result.plateau),
+            "newton_step": np.asarray(result.newton_step),
+            "grad_norm": np.asarray(result.grad_norm),
+            "n_at_best": np.asarray(result.n_at_best),
+            "restarts": np.full(result.params.shape[0], result.restart_loss.shape[1]),
+            "steps_run": np.asarray(result.steps_run)}
+    for j, name in enumerate(result.names):
+        cols[f"{name}_identified"] = prof["identified"][:, j]
+        cols[f"{name}_lr_low"] = prof["lr_low"][:, j]
+        cols[f"{name}_lr_high"] = prof["lr_high"][:, j]
+    return cols
 
 
 def _write_params(path, subjects, result, template, extra=None):
@@ -79,8 +134,16 @@ def _write_params(path, subjects, result, template, extra=None):
         m = result.model(template, i)
         row = [s, *[float(getattr(m, c)) for c in COLUMNS], float(result.loss[i]),
                *[float(v) for v in result.se[i]]]
-        rows.append(row + [float(v[i]) for v in (extra or {}).values()])
+        rows.append(row + [_cell(v[i]) for v in (extra or {}).values()])
     nrt.io.write_csv(path, header, rows)
+
+
+def _cell(v):
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v)
 
 
 def _loss_curves(out: Path, subjects, result):
@@ -121,12 +184,12 @@ def _summary_figure(out, cohort, result, template, res):
     return rows
 
 
-def _model_taps(model, period, duration, fs):
-    ts, ys, _ = losses.simulate_trial(model, jnp.asarray(period), duration=duration, fs=fs)
-    return nrt.analysis.phase_crossings(np.asarray(ts), np.angle(np.asarray(ys.z)))
+def _model_taps(res, model, period):
+    ts, phase = res.model_phase(model, jnp.asarray(period))
+    return nrt.analysis.phase_crossings(np.asarray(ts), np.asarray(phase))
 
 
-def _taps_figure(out, cohort, result, template, duration, fs):
+def _taps_figure(out, cohort, result, template, res):
     d, n = cohort.data, len(cohort.subjects)
     rows = []
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False, constrained_layout=True)
@@ -136,7 +199,7 @@ def _taps_figure(out, cohort, result, template, duration, fs):
         for j, trial in enumerate(cohort.trials[i]):
             period = float(d.period[i, j])
             taps = np.asarray(d.taps[i, j])[np.asarray(d.mask[i, j])]
-            mtaps = _model_taps(model, period, duration, fs)
+            mtaps = _model_taps(res, model, period)
             for kind, t in (("data", taps), ("model", mtaps)):
                 if np.isfinite(period):
                     y, x = 1e3 * (t - period * np.round(t / period)), t
@@ -164,26 +227,43 @@ def _rmse(res, model_for, data, n):
     return out
 
 
-def _fit_taps(run: Run, out: Path) -> dict:
-    cfg = run.cfg
-    cohort = fitdata.read_taps(cfg.taps)
+def fit_taps(cfg: FitSettings, taps: str | Path, out: Path, key) -> dict:
+    """Read and check `taps` (a taps CSV), fit every subject, and write the outputs of
+    `nrtjax fit` into `out`; returns the metrics. Nothing is written if the data fail
+    their checks."""
+    cohort = fitdata.read_taps(taps)
     last = float(jnp.max(jnp.where(cohort.data.mask, cohort.data.taps, 0.0)))
     duration = cfg.duration or float(np.ceil(last + 1.0))
     if last >= duration:
         raise ValueError(f"duration={duration} s ends before the last tap at {last:.3f} s; "
                          "raise duration= or leave it unset.")
-    res = losses.TapResiduals(duration=duration, fs=cfg.fs)
-    result, template = _fit(run, res, cohort.data, tuple(cfg.params), run.key)
-    _write_params(out / "fitted_params.csv", cohort.subjects, result, template)
+    res = losses.TapResiduals(duration=duration, fs=cfg.fs, solver=solver_of(cfg.solver),
+                              readout=cfg.readout)
+    result, template = _fit(cfg, res, cohort.data, tuple(cfg.params), key)
+    prof = profile(template, res, cohort.data, result, factor=cfg.profile_factor)
+    cols = diagnostics(result, prof)
+    _write_params(out / "fitted_params.csv", cohort.subjects, result, template, cols)
     report = identifiability(result)
+    for r, j in zip(report, range(len(report))):
+        r["profile"] = {name: {"identified": bool(prof["identified"][j, k]),
+                               "lr_low": float(prof["lr_low"][j, k]),
+                               "lr_high": float(prof["lr_high"][j, k]),
+                               "design_lr": float(prof["design_lr"][j, k])}
+                        for k, name in enumerate(result.names)}
     nrt.io.write_json(out / "identifiability.json",
                       {s: r for s, r in zip(cohort.subjects, report)})
     _loss_curves(out, cohort.subjects, result)
-    _taps_figure(out, cohort, result, template, duration, cfg.fs)
+    _taps_figure(out, cohort, result, template, res)
     rmse = np.sqrt(np.asarray(result.loss))
+    per_subject = {s: {name: _cell(v[i]) for name, v in cols.items()}
+                   for i, s in enumerate(cohort.subjects)}
     return {"format": "taps", "n_subjects": len(cohort.subjects), "duration_s": duration,
             "rmse_ms_mean": float(rmse.mean()), "rmse_ms": rmse.tolist(),
-            "n_constrained": [r["n_constrained"] for r in report], "out": str(run.final_dir)}
+            "n_converged": int(np.sum(cols["converged"])),
+            "n_identified": {name: int(np.sum(prof["identified"][:, k]))
+                             for k, name in enumerate(result.names)},
+            "n_constrained": [r["n_constrained"] for r in report],
+            "subjects": per_subject, "out": str(out)}
 
 
 def _fit_summary(run: Run, out: Path) -> dict:
@@ -191,13 +271,13 @@ def _fit_summary(run: Run, out: Path) -> dict:
     cohort = fitdata.read_summary(cfg.summary)
     duration = cfg.duration or 30.0
     res = losses.SummaryResiduals(duration=duration, window=min(cfg.window, duration / 2),
-                                  fs=cfg.fs)
+                                  fs=cfg.fs, solver=solver_of(cfg.solver))
     params = tuple(p for p in cfg.params if p != "lambda1") or ("lambda2",)
     params = params if "lambda2" in params else ("lambda2", *params)
     note = RATIO_NOTE.format(l1=cfg.lambda1)
     print(f"nrtjax fit: {note}")
     key_fit, key_pair = jr.split(run.key)
-    result, template = _fit(run, res, cohort.data, params, key_fit)
+    result, template = _fit(cfg, res, cohort.data, params, key_fit)
     n = len(cohort.subjects)
     ratio = np.asarray(result.params[:, 0]) / cfg.lambda1
     ratio_se = np.asarray(result.se[:, 0]) / cfg.lambda1
@@ -207,7 +287,8 @@ def _fit_summary(run: Run, out: Path) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
         pair = nrt.fit(pair_template, res, jax.tree.map(lambda x: x[:1], cohort.data),
-                       params=("lambda1", "lambda2"), key=key_pair, restarts=1, steps=1)
+                       params=("lambda1", "lambda2"), key=key_pair, restarts=1, steps=1,
+                       method=cfg.method)
     report = {"note": note, "subjects": dict(zip(cohort.subjects, identifiability(result))),
               "pair_check": {"subject": cohort.subjects[0], **identifiability(pair)[0]}}
     nrt.io.write_json(out / "identifiability.json", report)
@@ -217,7 +298,7 @@ def _fit_summary(run: Run, out: Path) -> dict:
     rmse_ref = _rmse(res, lambda i: template, cohort.data, n)
     return {"format": "summary", "n_subjects": n, "note": note,
             "lambda2_over_lambda1": ratio.tolist(), "rmse_ms": rmse,
-            "rmse_reference_ms": rmse_ref, "out": str(run.final_dir)}
+            "rmse_reference_ms": rmse_ref, "out": str(out)}
 
 
 @job("fit", Config)
@@ -225,7 +306,10 @@ def main(run: Run) -> dict:
     # Gradients through 10^4 Euler steps and finite-difference Hessians want float64.
     jax.config.update("jax_enable_x64", True)
     out = run.dir  # out= names the run folder itself (experiments/_job.py stages it)
-    metrics = _fit_taps(run, out) if run.cfg.taps else _fit_summary(run, out)
+    with run.phase("fitting"):
+        metrics = (fit_taps(run.cfg, run.cfg.taps, out, run.key) if run.cfg.taps
+                   else _fit_summary(run, out))
+    metrics["out"] = str(run.final_dir)
     run.log({k: v for k, v in metrics.items() if isinstance(v, float)})
     return metrics
 

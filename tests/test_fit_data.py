@@ -8,12 +8,23 @@ from nrtjax.fit import data
 TAPS_OK = """subject,trial,smt_ms,period_ms,tap_s
 s1,a,500,400,0.41
 s1,a,500,400,0.80
+s1,a,500,400,1.21
+s1,a,500,400,1.60
 s1,b,500,,0.52
 s1,b,500,,1.03
+s1,b,500,,1.51
+s1,b,500,,2.02
 s2,a,600,700,0.70
 s2,a,600,700,1.41
 s2,a,600,700,2.10
+s2,a,600,700,2.80
+s2,a,600,700,3.50
 """
+HEAD = "subject,trial,smt_ms,period_ms,tap_s\n"
+
+
+def _trial(times, smt="500", period="400", subject="s", trial="a"):
+    return "".join(f"{subject},{trial},{smt},{period},{t}\n" for t in times)
 
 
 def _write(tmp_path, text, name="d.csv"):
@@ -29,9 +40,9 @@ def test_read_taps_pads_and_converts(tmp_path):
     d = cohort.data
     np.testing.assert_allclose(d.smt, [0.5, 0.6])
     assert np.isnan(d.period[0, 1]) and float(d.period[0, 0]) == pytest.approx(0.4)
-    assert d.taps.shape == (2, 2, 3)
-    np.testing.assert_array_equal(d.mask.sum(-1), [[2, 2], [3, 0]])
-    np.testing.assert_allclose(d.taps[1, 0], [0.7, 1.41, 2.1])
+    assert d.taps.shape == (2, 2, 5)
+    np.testing.assert_array_equal(d.mask.sum(-1), [[4, 4], [5, 0]])
+    np.testing.assert_allclose(d.taps[1, 0], [0.7, 1.41, 2.1, 2.8, 3.5])
 
 
 def test_read_summary(tmp_path):
@@ -60,6 +71,36 @@ def test_read_summary(tmp_path):
     ("subject,trial,smt_ms,period_ms,tap_s\n", r"no data rows"),
 ])
 def test_malformed_taps(tmp_path, text, match):
+    with pytest.raises(data.CSVFormatError, match=match):
+        data.read_taps(_write(tmp_path, text))
+
+
+# Data a fit cannot use, refused before any compute (each also run as a user would, in
+# tests/test_fit_job.py).
+IMPLAUSIBLE = {
+    "negative": (HEAD + _trial([0.4, 0.8, 1.2, 1.6]) + _trial([-1.6, -1.2, -0.8, -0.4], trial="b"),
+                 r"line 6, column tap_s: -1.6 is negative"),
+    "milliseconds": (HEAD + _trial([400, 800, 1200, 1600]),
+                     r"lines 2-5 .*median inter-tap interval 400000 ms .*divide by 1000"),
+    "smt_in_seconds": (HEAD + _trial([0.4, 0.8, 1.2, 1.6], smt="0.5"),
+                       r"line 2, column smt_ms: SMT 0.5 ms is outside 100-3000 ms; it looks "
+                       r"like seconds: write 500"),
+    "not_increasing": (HEAD + _trial([0.4, 0.8, 0.8, 1.6]),
+                       r"line 4, column tap_s: 0.8 is not after the previous tap"),
+    "too_few": (HEAD + _trial([0.4, 0.8, 1.2, 1.6]) + _trial([0.4, 0.8], trial="b"),
+                r"lines 6-7 \(subject 's', trial 'b'\): only 2 tap\(s\); a trial needs at least 4"),
+    "period_factor_2": (HEAD + _trial([0.8, 1.6, 2.4, 3.2]),
+                        r"interval 800 ms disagrees with period_ms 400 by a factor 2 "),
+    "unpaced_vs_smt": (HEAD + _trial([1.2, 2.4, 3.6, 4.8], period=""),
+                       r"disagrees with smt_ms 500 \(unpaced trial\) by a factor 2.4"),
+    "too_fast": (HEAD + _trial([0.01, 0.02, 0.03, 0.04]),
+                 r"median inter-tap interval 10 ms is outside human tapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPLAUSIBLE))
+def test_implausible_taps(tmp_path, case):
+    text, match = IMPLAUSIBLE[case]
     with pytest.raises(data.CSVFormatError, match=match):
         data.read_taps(_write(tmp_path, text))
 

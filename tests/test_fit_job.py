@@ -3,13 +3,16 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ._ashle_numpy import peak_taps, simulate_ashle
+from .test_fit_data import IMPLAUSIBLE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,11 +42,18 @@ def test_fit_job_taps(tmp_path):
                 if t > 2.0:
                     f.write(f"p1,t{j},500,{period},{t:.4f}\n")
     out = tmp_path / "out"
-    proc = _run(tmp_path, f"taps={path}", f"out={out}", "steps=3", "restarts=1")
+    proc = _run(tmp_path, f"taps={path}", f"out={out}", "steps=3", "restarts=1", "starts=4")
     assert proc.returncode == 0, proc.stderr
     rows = _read(out / "fitted_params.csv")
-    assert list(rows[0]) == ["subject", "lambda1", "lambda2", "gamma", "loss", "lambda1_se",
-                             "lambda2_se"]
+    assert list(rows[0]) == [
+        "subject", "lambda1", "lambda2", "gamma", "loss", "lambda1_se", "lambda2_se",
+        "converged", "plateau", "newton_step", "grad_norm", "n_at_best", "restarts",
+        "steps_run", "lambda1_identified", "lambda1_lr_low", "lambda1_lr_high",
+        "lambda2_identified", "lambda2_lr_low", "lambda2_lr_high"]
+    assert rows[0]["lambda1_identified"] in ("yes", "no") and rows[0]["restarts"] == "1"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["subjects"]["p1"]) >= {"converged", "n_at_best", "newton_step",
+                                              "lambda1_identified"}
     assert rows[0]["subject"] == "p1" and float(rows[0]["gamma"]) == 0.02
     for name in ("fit_vs_data.png", "fit_vs_data.csv", "loss_curves.png", "loss_curves.csv",
                  "identifiability.json"):
@@ -60,7 +70,7 @@ def test_fit_job_summary_states_the_ratio(tmp_path):
                     "g,500,0.7,10.5\ng,500,1.3,-6.5\n")
     out = tmp_path / "out"
     proc = _run(tmp_path, f"summary={path}", f"out={out}", "steps=2", "restarts=1",
-                "duration=6", "window=2")
+                "starts=4", "duration=6", "window=2")
     assert proc.returncode == 0, proc.stderr
     assert "only through lambda2/lambda1" in proc.stdout
     row = _read(out / "fitted_params.csv")[0]
@@ -84,3 +94,18 @@ def test_fit_job_malformed_csv_names_line_and_column(tmp_path):
 def test_fit_job_needs_exactly_one_input(tmp_path):
     proc = _run(tmp_path)
     assert proc.returncode == 2 and "exactly one of taps=PATH or summary=PATH" in proc.stderr
+
+
+@pytest.mark.parametrize("case", sorted(IMPLAUSIBLE))
+def test_fit_job_refuses_implausible_taps(tmp_path, case):
+    """Each bad input, as a user runs it: exit 1, one error line naming the file, line and
+    problem, nothing in out."""
+    text, match = IMPLAUSIBLE[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(text)
+    out = tmp_path / "out"
+    proc = _run(tmp_path, f"taps={path}", f"out={out}")
+    assert proc.returncode == 1, proc.stderr
+    assert f"nrtjax fit: error: {path}" in proc.stderr
+    assert re.search(match, proc.stderr), proc.stderr
+    assert not out.exists()

@@ -6,8 +6,13 @@ values, loss curves, Laplace standard errors; `identifiability` reads the Hessia
 tap times and summary asynchronies, `data` the CSV readers.
 """
 
-from . import data as data, losses as losses, readouts as readouts
-from ._fit import FitResult as FitResult, fit as fit, make_optimizer as make_optimizer
+from . import data as data, losses as losses, readouts as readouts, synthetic as synthetic
+from ._fit import (
+    FitResult as FitResult,
+    fit as fit,
+    make_optimizer as make_optimizer,
+    profile as profile,
+)
 from ._params import ParamSpace as ParamSpace
 from ._uncertainty import identifiability as identifiability, laplace as laplace
 from .losses import (

@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import jax.tree_util as jtu
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from scipy.stats import qmc
 
 from ._params import Bounds, ParamSpace
 from ._uncertainty import laplace
@@ -41,10 +43,23 @@ class FitResult(eqx.Module):
     - `loss`: the loss (weighted mean squared residual) at `params`.
     - `history`: loss per step of the best restart, `(subjects, steps)`, NaN after an
         early stop.
-    - `restart_loss`: the best loss of every restart, `(subjects, restarts)`.
+    - `restart_loss`: the best loss of every restart, `(subjects, restarts)`, reached at
+        `restart_params`, `(subjects, restarts, p)`.
     - `steps_run`: optimisation steps taken by the best restart.
     - `n_obs`: number of residuals (the sum of the weights).
-    - `hessian`: Hessian of the loss in the parameters at `params`, `(subjects, p, p)`.
+    - `grad_norm`: norm of the loss gradient at `params`, in log coordinates for positive
+        parameters.
+    - `newton_step`: the largest component of the Newton step $H^{-1}g$ still to go, in
+        the same coordinates (0.01 = the optimum is within 1%); `inf` where $H$ is not
+        positive definite (not at a minimum).
+    - `plateau`: True where the best restart stopped because the loss stopped improving
+        (`patience` steps without a relative gain of `rtol`), False where it ran out of steps.
+    - `n_at_best`: how many restarts ended within 1% of the best loss (the global
+        optimum found more than once is a sign it is the global one).
+    - `design_params`, `design_loss`: the global start design and each subject's loss
+        there, `(subjects, starts, p)` and `(subjects, starts)` (`starts` = 0 without one).
+    - `hessian`: Hessian of the loss in the parameters at `params`, `(subjects, p, p)`
+        (Gauss-Newton, $2J^TJ$, for `method="lm"`).
     - `cov`, `se`: Laplace covariance $\\hat\\sigma^2 (n H/2)^{-1}$ with
         $\\hat\\sigma^2 = n\\,\\text{loss}/(n - p)$, and standard errors; `inf` along
         directions the data do not constrain (see [`nrtjax.fit.identifiability`][]).
@@ -52,19 +67,32 @@ class FitResult(eqx.Module):
 
     names: tuple[str, ...] = eqx.field(static=True)
     log_scaled: tuple[bool, ...] = eqx.field(static=True)
+    bounds: tuple[Bounds, ...] = eqx.field(static=True)
     params: Float[Array, "s p"]
     loss: Float[Array, " s"]
     history: Float[Array, "s steps"]
     restart_loss: Float[Array, "s r"]
+    restart_params: Float[Array, "s r p"]
     steps_run: Int[Array, " s"]
     n_obs: Float[Array, " s"]
+    grad_norm: Float[Array, " s"]
+    newton_step: Float[Array, " s"]
+    plateau: Bool[Array, " s"]
+    n_at_best: Int[Array, " s"]
+    design_params: Float[Array, "s d p"]
+    design_loss: Float[Array, "s d"]
     hessian: Float[Array, "s p p"]
     cov: Float[Array, "s p p"]
     se: Float[Array, "s p"]
 
+    def converged(self, *, step_tol: float = 1e-2) -> np.ndarray:
+        """Per subject: the best restart stopped on a plateau at a minimum (positive
+        definite Hessian) with less than `step_tol` (relative) of Newton step to go."""
+        return np.asarray(self.plateau) & (np.asarray(self.newton_step) < step_tol)
+
     def model(self, template: eqx.Module, subject: int = 0) -> eqx.Module:
         """`template` with subject `subject`'s fitted values."""
-        space = ParamSpace(self.names, {})
+        space = ParamSpace(self.names, dict(zip(self.names, self.bounds)))
         return space.set(template, self.params[subject])
 
 
@@ -105,24 +133,157 @@ def _descend(loss_u, u0, optim, steps: int, patience: int, rtol: float):
     return best_u, best, hist, step
 
 
+def _scaled(residuals: Residuals, model, datum) -> Float[Array, " n"]:
+    """Residuals scaled so that their sum of squares is the loss."""
+    r, w = residuals(model, datum)
+    return jnp.where(w > 0, r * jnp.sqrt(w / jnp.maximum(jnp.sum(w), 1.0)), 0.0)
+
+
+def _sq(r):
+    v = jnp.sum(r**2)
+    return jnp.where(jnp.isfinite(v), v, jnp.inf)
+
+
+def _lm(resid_u, u0, steps: int, patience: int, rtol: float, h: float = 1e-5):
+    """Levenberg-Marquardt (Marquardt 1963; Nielsen's damping update) on the residual
+    vector `resid_u(u)`, whose sum of squares is the loss. The Jacobian is taken by
+    central differences (`2p` residual evaluations, vmapped): forward runs only, and the
+    reverse-mode tape of a long simulation is never built. Stops after `patience`
+    iterations without a relative gain of `rtol`, or after `steps`. Same returns as
+    `_descend`."""
+    p = u0.shape[0]
+    eye = jnp.eye(p, dtype=u0.dtype)
+    hist0 = jnp.full((steps,), jnp.nan, dtype=u0.dtype)
+    r0 = resid_u(u0)
+    carry0 = (jnp.asarray(0), u0, r0, _sq(r0), jnp.asarray(1e-3, u0.dtype),
+              jnp.asarray(2.0, u0.dtype), jnp.asarray(0), hist0)
+
+    def cond(c):
+        step, *_, since, _ = c
+        return (step < steps) & (since < patience)
+
+    def body(c):
+        step, u, r, loss, mu, nu, since, hist = c
+        plus = jax.vmap(lambda e: resid_u(u + h * e))(eye)
+        minus = jax.vmap(lambda e: resid_u(u - h * e))(eye)
+        jac = ((plus - minus) / (2 * h)).T  # (n, p)
+        jac = jnp.where(jnp.isfinite(jac), jac, 0.0)
+        g = jac.T @ r
+        a = jac.T @ jac
+        damp = mu * jnp.maximum(jnp.max(jnp.diagonal(a)), 1e-12)
+        delta = -jnp.linalg.solve(a + damp * eye, g)
+        delta = jnp.where(jnp.all(jnp.isfinite(delta)), delta, 0.0)
+        r_new = resid_u(u + delta)
+        new = _sq(r_new)
+        predicted = -(delta @ g) - 0.5 * delta @ (a @ delta)  # half the model decrease
+        rho = (loss - new) / jnp.maximum(2 * predicted, 1e-300)
+        accept = new < loss
+        mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), mu * nu)
+        nu = jnp.where(accept, 2.0, 2 * nu)
+        gained = accept & (loss - new > rtol * loss)
+        u = jnp.where(accept, u + delta, u)
+        r = jnp.where(accept, r_new, r)
+        loss = jnp.where(accept, new, loss)
+        since = jnp.where(gained, 0, since + 1)
+        return (step + 1, u, r, loss, jnp.clip(mu, 1e-12, 1e12), nu, since,
+                hist.at[step].set(loss))
+
+    step, u, _, loss, *_, hist = jax.lax.while_loop(cond, body, carry0)
+    return u, loss, hist, step
+
+
 @eqx.filter_jit
 def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, steps, patience,
-                rtol):
+                rtol, method="adam"):
     optim = make_optimizer(learning_rate, steps=steps) if optimizer is None else optimizer
     def loss_theta(theta, datum):
         return _mean_sq(residuals, space.set(model, theta), datum)
 
     def subject(u0_s, datum):
         loss_u = lambda u: loss_theta(space.constrain(u), datum)
-        run = lambda u: _descend(loss_u, u, optim, steps, patience, rtol)
+        if method == "lm":
+            resid_u = lambda u: _scaled(residuals, space.set(model, space.constrain(u)), datum)
+            run = lambda u: _lm(resid_u, u, steps, patience, rtol)
+        else:
+            run = lambda u: _descend(loss_u, u, optim, steps, patience, rtol)
         best_u, best, hist, taken = jax.vmap(run)(u0_s)
-        j = jnp.argmin(jnp.where(jnp.isfinite(best), best, jnp.inf))
+        finite = jnp.where(jnp.isfinite(best), best, jnp.inf)
+        j = jnp.argmin(finite)
         theta = space.constrain(best_u[j])
-        hess = _fd_hessian(lambda th: loss_theta(th, datum), theta)
         r, w = residuals(space.set(model, theta), datum)
-        return theta, best[j], hist[j], best, taken[j], jnp.sum(w), hess
+        if method == "lm":
+            # Gauss-Newton: H = 2 J^T J and g = 2 J^T r from a central-difference
+            # Jacobian (forward runs only; exact for residuals linear in theta).
+            res_th = lambda th: _scaled(residuals, space.set(model, th), datum)
+            jac, r_s = _fd_jacobian(res_th, theta)
+            hess, grad = 2 * jac.T @ jac, 2 * jac.T @ r_s
+        else:
+            hess = _fd_hessian(lambda th: loss_theta(th, datum), theta)
+            grad = jax.grad(lambda th: loss_theta(th, datum))(theta)
+        n_best = jnp.sum(finite <= finite[j] * 1.01 + 1e-12)
+        plateau = taken[j] < steps
+        ends = jax.vmap(space.constrain)(best_u)
+        return (theta, best[j], hist[j], best, taken[j], jnp.sum(w), hess, grad, plateau, n_best,
+                ends)
 
     return jax.vmap(subject)(u0, data)
+
+
+@eqx.filter_jit
+def _design_loss(model, residuals, data, space, u):
+    """The loss of every subject at every start, `u` of shape `(subjects, starts, p)`:
+    one vmapped program."""
+    def one(u_s, datum):
+        return jax.vmap(lambda v: _mean_sq(residuals, space.set(model, space.constrain(v)),
+                                           datum))(u_s)
+    return jax.vmap(one)(u, data)
+
+
+def design(space: ParamSpace, ranges: Sequence[tuple[float, float]], n: int,
+           seed: int = 0) -> np.ndarray:
+    """`n` scrambled Sobol points (Owen scrambling, `seed`) filling the box `ranges`,
+    uniform in $\\log\\theta$ for positive parameters and in $\\theta$ otherwise, as
+    unconstrained vectors `(n, p)`."""
+    p = len(space.names)
+    unit = qmc.Sobol(d=p, scramble=True, seed=seed).random(n)
+    logs = space.log_scaled()
+    cols = []
+    for j, ((lo, hi), lg) in enumerate(zip(ranges, logs)):
+        if lg:
+            cols.append(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * unit[:, j]))
+        else:
+            cols.append(lo + (hi - lo) * unit[:, j])
+    theta = np.stack(cols, 1)
+    return np.asarray(jax.vmap(space.unconstrain)(jnp.asarray(theta)))
+
+
+def _pick(u: np.ndarray, loss: np.ndarray, k: int, sep: float) -> np.ndarray:
+    """Indices of the `k` lowest losses, greedily skipping points within `sep`
+    (max-norm, unconstrained units) of one already picked, so that the refined starts
+    sit in different basins where the design has them."""
+    order = np.argsort(np.where(np.isfinite(loss), loss, np.inf))
+    chosen: list[int] = []
+    for i in order:
+        if all(np.max(np.abs(u[i] - u[c])) > sep for c in chosen):
+            chosen.append(int(i))
+        if len(chosen) == k:
+            break
+    for i in order:  # fewer distinct basins than k: fill up with the next best
+        if len(chosen) == k:
+            break
+        if int(i) not in chosen:
+            chosen.append(int(i))
+    return np.asarray(chosen)
+
+
+def _fd_jacobian(resid, theta):
+    """Central-difference Jacobian of a residual vector, relative step
+    $\\epsilon^{1/3}\\max(|\\theta_j|, 1)$. Returns `(J (n, p), resid(theta))`."""
+    h = jnp.finfo(theta.dtype).eps ** (1 / 3) * jnp.maximum(jnp.abs(theta), 1.0)
+    eye = jnp.eye(theta.shape[0], dtype=theta.dtype) * h[:, None]
+    plus = jax.vmap(lambda e: resid(theta + e))(eye)
+    minus = jax.vmap(lambda e: resid(theta - e))(eye)
+    return ((plus - minus) / (2 * h[:, None])).T, resid(theta)
 
 
 def _fd_hessian(loss, theta: Float[Array, " p"]) -> Float[Array, "p p"]:
@@ -163,6 +324,9 @@ def fit(
     rtol: float = 1e-4,
     learning_rate: float = 0.05,
     optimizer: optax.GradientTransformation | None = None,
+    starts: int = 0,
+    start_ranges: Mapping[str, tuple[float, float]] | None = None,
+    method: str = "adam",
 ) -> FitResult:
     """Fit the named parameters of `model` to each subject in `data` by gradient descent.
 
@@ -173,7 +337,15 @@ def fit(
     values and `restarts - 1` random perturbations of them (normal, sd `spread` in the
     unconstrained space). Each run stops after `patience` steps without improvement. The
     best restart of each subject is kept, and the Hessian of $L$ at its optimum gives the
-    Laplace covariance. Subjects and restarts are vmapped: a cohort is one compiled
+    Laplace covariance.
+
+    With `starts > 0` the fit is global instead: $L$ is evaluated at `starts` scrambled
+    Sobol points filling `start_ranges` (log-uniform for positive parameters; all
+    subjects and points in one vmapped program), and the `restarts` best points of each
+    subject, taken from different cells of the design where possible, are refined by
+    gradient. A loss with narrow basins (ASHLE's tap loss along $\\lambda_1$, see
+    docs/fitting.md) needs this: gradient descent from a fixed template stops in
+    whichever basin holds the template. Subjects and restarts are vmapped: a cohort is one compiled
     program. Gradients go through [`nrtjax.simulate`][] inside `residuals`.
 
     **Arguments:**
@@ -190,6 +362,15 @@ def fit(
     - `learning_rate`: of the default optimiser, `make_optimizer(learning_rate, steps=steps)`.
     - `optimizer`: any optax transformation instead (reuse one object across calls so
         that the compiled program is reused).
+    - `starts`: size of the global start design (0: start from the template and
+        `restarts - 1` random perturbations of it).
+    - `start_ranges`: `{name: (low, high)}` box of the design, required for every
+        fitted parameter when `starts > 0`.
+    - `method`: `"adam"` (the optax `optimizer`, one gradient per step) or `"lm"`
+        (Levenberg-Marquardt on the residuals, a central-difference Jacobian per step:
+        $2p + 1$ forward runs and no reverse pass; it reaches the bottom of a basin in
+        about ten steps where Adam takes a hundred, `steps` and `patience` then count
+        its iterations).
 
     **Returns:** a [`nrtjax.fit.FitResult`][].
     """
@@ -205,12 +386,147 @@ def fit(
             raise ValueError(f"The template's {name}={t} is not inside its bounds ({lo}, {hi}); "
                              "start from a value strictly inside.")
     base = space.unconstrain(theta0)
-    noise = spread * jr.normal(key, (n, restarts, base.shape[0]), dtype=base.dtype)
-    noise = noise.at[:, 0].set(0.0)
-    theta, loss, hist, rloss, taken, n_obs, hess = _fit_cohort(
-        model, residuals, data, space, base[None, None, :] + noise, optimizer, float(learning_rate), steps,
-        patience, rtol)
+    if starts > 0:
+        u0, d_u, d_loss = _global_starts(model, residuals, data, space, starts, start_ranges,
+                                         restarts, key)
+        d_theta = jax.vmap(space.constrain)(jnp.asarray(d_u, base.dtype))
+        d_theta = jnp.broadcast_to(d_theta, (n, *d_theta.shape))
+    else:
+        noise = spread * jr.normal(key, (n, restarts, base.shape[0]), dtype=base.dtype)
+        u0 = base[None, None, :] + noise.at[:, 0].set(0.0)
+        d_theta = jnp.zeros((n, 0, base.shape[0]), base.dtype)
+        d_loss = jnp.zeros((n, 0), base.dtype)
+    if method not in ("adam", "lm"):
+        raise ValueError(f"method={method!r}: choose 'adam' or 'lm'.")
+    theta, loss, hist, rloss, taken, n_obs, hess, grad, plateau, n_best, ends = _fit_cohort(
+        model, residuals, data, space, u0, optimizer, float(learning_rate), steps,
+        patience, rtol, method)
     cov, se = laplace(hess, loss, n_obs)
-    return FitResult(names=space.names, log_scaled=space.log_scaled(), params=theta, loss=loss,
-                     history=hist, restart_loss=rloss, steps_run=taken, n_obs=n_obs,
+    gnorm, newton = _convergence(space, theta, grad, hess)
+    return FitResult(names=space.names, log_scaled=space.log_scaled(), bounds=space.bounds,
+                     params=theta, loss=loss, design_params=d_theta,
+                     design_loss=jnp.asarray(d_loss, base.dtype),
+                     history=hist, restart_loss=rloss, restart_params=ends, steps_run=taken,
+                     n_obs=n_obs,
+                     grad_norm=gnorm, newton_step=newton, plateau=plateau, n_at_best=n_best,
                      hessian=hess, cov=cov, se=se)
+
+
+def _convergence(space, theta, grad, hess):
+    """The gradient norm and the length of the Newton step still to go, both in the
+    coordinates reported (log for positive parameters): a step below 0.01 means the
+    optimum is within 1% of `theta`."""
+    d = jnp.where(jnp.asarray(space.log_scaled()), theta, 1.0)
+    g = grad * d
+    h = d[..., :, None] * hess * d[..., None, :]
+    step = jnp.linalg.solve(h, g[..., None])[..., 0]
+    pd = jnp.all(jnp.linalg.eigvalsh(0.5 * (h + jnp.swapaxes(h, -1, -2))) > 0, axis=-1)
+    newton = jnp.where(pd, jnp.max(jnp.abs(step), axis=-1), jnp.inf)
+    return jnp.linalg.norm(g, axis=-1), newton
+
+
+def _global_starts(model, residuals, data, space, starts, start_ranges, k, key):
+    ranges = dict(start_ranges or {})
+    missing = [nm for nm in space.names if nm not in ranges]
+    if missing:
+        raise ValueError(f"starts={starts} needs start_ranges for {missing}, e.g. "
+                         "{'lambda1': (0.5, 20.0)}.")
+    box = [tuple(float(v) for v in ranges[nm]) for nm in space.names]
+    for nm, (lo, hi), lg in zip(space.names, box, space.log_scaled()):
+        if not lo < hi or (lg and lo <= 0):
+            raise ValueError(f"start_ranges[{nm!r}] = ({lo}, {hi}) must be an increasing "
+                             "pair (positive for a positive parameter).")
+    if k > starts:
+        raise ValueError(f"restarts={k} cannot exceed starts={starts}.")
+    seed = int(jr.randint(key, (), 0, 2**31 - 1))
+    u = design(space, box, starts, seed)
+    dtype = space.get(model).dtype
+    n = _n_subjects(data)
+    grid = jnp.broadcast_to(jnp.asarray(u, dtype), (n, *u.shape))
+    loss = np.asarray(_design_loss(model, residuals, data, space, grid))
+    sep = 0.5 * float(np.max(np.ptp(u, axis=0))) / max(starts ** (1 / u.shape[1]), 1.0)
+    picks = np.stack([_pick(u, loss[i], k, sep) for i in range(n)])
+    return jnp.asarray(u[picks], dtype), u, loss
+
+
+@eqx.filter_jit
+def _profile_cohort(model, residuals, data, space, u_hat, fixed, mask, steps):
+    """LM over the free coordinates of `u` with those in `mask` held at `fixed`; vmapped
+    over subjects and over the rows of `fixed`/`mask` (each `(s, m, p)`)."""
+    def one(u0, fix, msk, datum):
+        resid_u = lambda v: _scaled(residuals, space.set(model, space.constrain(
+            jnp.where(msk, fix, v))), datum)
+        _, best, _, _ = _lm(resid_u, jnp.where(msk, fix, u0), steps, 2, 1e-6)
+        return best
+
+    per_subject = jax.vmap(one, in_axes=(0, 0, 0, None))
+    return jax.vmap(per_subject)(u_hat, fixed, mask, data)
+
+
+def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitResult, *,
+            factor: float = 1.2, steps: int = 10, level: float = 3.841) -> dict[str, np.ndarray]:
+    """Profile likelihood of each fitted parameter at `factor` below and above its
+    estimate, and the decision whether the data identify it to that precision.
+
+    For parameter $j$ held at $\\hat\\theta_j/c$ and $c\\,\\hat\\theta_j$ ($c$ = `factor`;
+    $\\hat\\theta_j \\mp (c - 1)|\\hat\\theta_j|$ for a parameter that is not positive) the
+    others are re-optimised (Levenberg-Marquardt from the estimate, `steps` iterations).
+    With Gaussian residuals of unknown variance the likelihood-ratio statistic is
+    $\\Lambda = n \\log(L_\\text{profile}/\\hat L)$, asymptotically $\\chi^2_1$ (Wilks 1938);
+    the parameter is *identified* when $\\Lambda \\ge$ `level` (3.841: the 95% profile
+    interval lies inside the $\\pm$(`factor` - 1) band) on both sides. The inner
+    optimisation can only overestimate the profile minimum by stopping early, and cannot
+    see a distant basin, so the global design and the end points of all refined restarts
+    of the [`nrtjax.fit.FitResult`][] are checked too: one outside the band whose loss is
+    within `level` of the best is an alternative the data do not exclude, and the
+    parameter is not identified.
+
+    **Returns:** `{"lr_low", "lr_high", "design_lr", "identified"}`, arrays of shape
+    `(subjects, p)`; `design_lr` is the smallest $\\Lambda$ of a design point or restart
+    end outside the band (`inf` if there is none).
+    """
+    space = ParamSpace(result.names, _bounds_of(result), model=model)
+    theta = np.asarray(result.params, np.float64)
+    s, p = theta.shape
+    logs = np.asarray(space.log_scaled())
+    rows = []
+    for j in range(p):
+        for sign in (-1.0, 1.0):
+            t = theta.copy()
+            t[:, j] = np.where(logs[j], theta[:, j] * factor**sign,
+                               theta[:, j] + sign * (factor - 1) * np.abs(theta[:, j]))
+            rows.append(t)
+    fixed_theta = np.stack(rows, 1)  # (s, 2p, p)
+    dtype = result.params.dtype
+    fixed = jax.vmap(jax.vmap(space.unconstrain))(jnp.asarray(fixed_theta, dtype))
+    u_hat = jax.vmap(space.unconstrain)(result.params)
+    u_hat = jnp.broadcast_to(u_hat[:, None, :], fixed.shape)
+    mask = np.zeros((2 * p, p), bool)
+    for j in range(p):
+        mask[2 * j:2 * j + 2, j] = True
+    mask = jnp.broadcast_to(jnp.asarray(mask), fixed.shape)
+    prof = np.asarray(_profile_cohort(model, residuals, data, space, u_hat, fixed, mask, steps))
+    n = np.asarray(result.n_obs)[:, None]
+    best = np.asarray(result.loss)[:, None]
+    lr = n * np.log(np.maximum(prof, 1e-300) / best)
+    lr_low, lr_high = lr[:, 0::2], lr[:, 1::2]
+    design_lr = np.full((s, p), np.inf)
+    # Alternatives: the design points and where every refined restart ended.
+    dp = np.concatenate([np.asarray(result.design_params), np.asarray(result.restart_params)], 1)
+    dloss = np.concatenate([np.asarray(result.design_loss), np.asarray(result.restart_loss)], 1)
+    if dp.shape[1]:
+        dl = n * np.log(np.maximum(np.where(np.isfinite(dloss), dloss, np.inf), 1e-300) / best)
+        for j in range(p):
+            if logs[j]:
+                far = np.abs(np.log(dp[:, :, j] / theta[:, None, j])) > np.log(factor)
+            else:
+                band = (factor - 1) * np.abs(theta[:, None, j])
+                far = np.abs(dp[:, :, j] - theta[:, None, j]) > band
+            design_lr[:, j] = np.min(np.where(far, dl, np.inf), axis=1)
+    identified = (lr_low >= level) & (lr_high >= level) & (design_lr >= level)
+    return {"lr_low": lr_low, "lr_high": lr_high, "design_lr": design_lr,
+            "identified": identified}
+
+
+def _bounds_of(result: FitResult):
+    return dict(zip(result.names, result.bounds))

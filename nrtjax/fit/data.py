@@ -25,6 +25,10 @@ from .._dtypes import default_float
 from .losses import SummaryData, TapData
 
 TAP_COLUMNS = ("subject", "trial", "smt_ms", "period_ms", "tap_s")
+# Plausible human tapping: inter-tap intervals and tempi between 100 ms and 3 s
+# (Repp 2005, Sensorimotor synchronization: a review, Psychon. Bull. Rev. 12, 969-992).
+INTERVAL_MS = (100.0, 3000.0)
+MIN_TAPS = 4
 SUMMARY_COLUMNS = ("subject", "smt_ms", "period_ratio", "asynchrony_ms")
 
 
@@ -114,23 +118,79 @@ def _check_counts(path, counts: dict, lines: dict):
                 "one row; a fit needs at least two observations per subject.")
 
 
+def _unit(path, line: int, column: str, value: float, what: str):
+    lo, hi = INTERVAL_MS
+    if math.isfinite(value) and not lo <= value <= hi:
+        hint = (f"it looks like seconds: write {value * 1e3:g} (milliseconds)" if value < lo
+                else "is it in microseconds or a typo?")
+        raise CSVFormatError(f"{path}, line {line}, column {column}: {what} {value:g} ms is "
+                             f"outside {lo:g}-{hi:g} ms; {hint}.")
+
+
+def _check_trial(path, subject: str, trial: str, taps: list[tuple[float, int]],
+                 period_ms: float, smt_ms: float):
+    """Plausibility of one trial's taps, before any compute: enough taps, a median
+    inter-tap interval (ITI) of human tapping, and 1:1 with the metronome (or the SMT)."""
+    first, last = taps[0][1], taps[-1][1]
+    where = f"{path}, lines {first}-{last} (subject {subject!r}, trial {trial!r})"
+    if len(taps) < MIN_TAPS:
+        raise CSVFormatError(
+            f"{where}: only {len(taps)} tap(s); a trial needs at least {MIN_TAPS}. Drop the "
+            "trial or add its taps.")
+    iti = 1e3 * float(np.median(np.diff([t for t, _ in taps])))
+    lo, hi = INTERVAL_MS
+    if iti > hi:
+        fix = ("tap_s looks like milliseconds: divide by 1000" if iti > 1e3 * hi / 10
+               else "check that tap_s is in seconds")
+        raise CSVFormatError(f"{where}, column tap_s: median inter-tap interval {iti:.6g} ms is "
+                             f"outside human tapping ({lo:g}-{hi:g} ms); {fix}.")
+    if iti < lo:
+        raise CSVFormatError(f"{where}, column tap_s: median inter-tap interval {iti:.6g} ms is "
+                             f"outside human tapping ({lo:g}-{hi:g} ms); tap_s must be in "
+                             "seconds (minutes or samples?), one row per tap.")
+    paced = math.isfinite(period_ms)
+    ref, name = (period_ms, f"period_ms {period_ms:g}") if paced else (smt_ms, f"smt_ms {smt_ms:g} "
+                                                                          "(unpaced trial)")
+    ratio = iti / ref
+    if ratio >= 2.0 or ratio <= 0.5:
+        raise CSVFormatError(
+            f"{where}: the median inter-tap interval {iti:.6g} ms disagrees with {name} by a "
+            f"factor {max(ratio, 1 / ratio):.3g} (>= 2); the model taps once per "
+            f"{'beat' if paced else 'SMT cycle'}: check the {'period' if paced else 'SMT'} "
+            "and that every tap is listed once.")
+
+
 def read_taps(path: str | os.PathLike) -> TapCohort:
     """Read a taps CSV (see the module docstring) into a padded [`TapData`][] cohort.
 
-    **Raises:** `CSVFormatError` (a `ValueError`) naming the line and column of a missing
-    column, a non-numeric/empty/NaN value, a non-positive SMT or period, an SMT or period
-    that changes within a subject or trial, taps out of order, or a subject with one row.
+    Everything is checked before a number is returned: a missing column, a
+    non-numeric/empty/NaN value, a non-positive SMT or period, an SMT or period outside
+    100-3000 ms (e.g. in seconds), an SMT or period that changes within a subject or
+    trial, a negative tap time, taps out of order, a trial with fewer than 4 taps, a
+    median inter-tap interval outside 100-3000 ms (e.g. taps in milliseconds), or one
+    that disagrees with the trial's period (with the SMT if unpaced) by a factor of 2 or
+    more.
+
+    **Raises:** `CSVFormatError` (a `ValueError`) naming the file, the line(s) and the
+    column, and the likely fix.
     """
     smt, period, taps, order, counts, lines = {}, {}, {}, [], {}, {}
     first = {}
     for line, row in _rows(path, TAP_COLUMNS):
         s = _label(path, line, "subject", row["subject"])
         tr = _label(path, line, "trial", row["trial"])
-        _same(path, line, "smt_ms", smt, s, _number(path, line, "smt_ms", row["smt_ms"],
-                                                    positive=True), first)
+        smt_v = _number(path, line, "smt_ms", row["smt_ms"], positive=True)
+        _unit(path, line, "smt_ms", smt_v, "SMT")
+        _same(path, line, "smt_ms", smt, s, smt_v, first)
         p = _number(path, line, "period_ms", row["period_ms"], positive=True, empty_ok=True)
+        _unit(path, line, "period_ms", p, "period")
         _same(path, line, "period_ms", period, (s, tr), p, first)
         t = _number(path, line, "tap_s", row["tap_s"])
+        if t < 0:
+            raise CSVFormatError(
+                f"{path}, line {line}, column tap_s: {t:g} is negative; tap times are seconds "
+                "from the trial's first metronome beat (t = 0): subtract the time of that "
+                "beat, not add it, and drop taps before it.")
         trial_taps = taps.setdefault((s, tr), [])
         if trial_taps and t <= trial_taps[-1][0]:
             raise CSVFormatError(
@@ -143,6 +203,8 @@ def read_taps(path: str | os.PathLike) -> TapCohort:
         counts[s] = counts.get(s, 0) + 1
         lines.setdefault(s, line)
     _check_counts(path, counts, lines)
+    for (s, tr), v in taps.items():
+        _check_trial(path, s, tr, v, period[(s, tr)], smt[s])
     trials = [[tr for (s2, tr) in taps if s2 == s] for s in order]
     n_tr = max(len(t) for t in trials)
     n_tap = max(len(v) for v in taps.values())
