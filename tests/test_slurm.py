@@ -161,7 +161,7 @@ def test_requeued_job_resumes_its_chunks_and_wandb_run(slurm, tmp_path, local_ru
     attempts = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(attempts) == 2, attempts
     assert {a.name.split("-", 3)[-1] for a in attempts} == {wandb_run_id("sweep", run_dir)}
-    logs = "".join(f.read_text() for f in (sweep / ".submitit").rglob("*_log.*"))
+    logs = "".join(f.read_text() for f in (_sweep_dir(tmp_path) / ".submitit").rglob("*_log.*"))
     assert "DUE TO JOB REQUEUE" in logs and "Traceback" not in logs, logs[-3000:]
 
 
