@@ -51,7 +51,7 @@ def test_fit_job_taps(tmp_path):
         "steps_run", "lambda1_identified", "lambda1_lr_low", "lambda1_lr_high",
         "lambda2_identified", "lambda2_lr_low", "lambda2_lr_high"]
     assert rows[0]["lambda1_identified"] in ("yes", "no") and rows[0]["restarts"] == "1"
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())  # out= is the run folder
     assert set(metrics["subjects"]["p1"]) >= {"converged", "n_at_best", "newton_step",
                                               "lambda1_identified"}
     assert rows[0]["subject"] == "p1" and float(rows[0]["gamma"]) == 0.02
