@@ -21,12 +21,13 @@ from .io import atomic_path
 
 
 def make_optimizer(*, lr: float, total_steps: int, warmup_steps: int, weight_decay: float,
-                   clip_norm: float) -> optax.GradientTransformation:
+                   clip_norm: float, decay_mask=None) -> optax.GradientTransformation:
     """Gradient clipping, then AdamW on a warmup + cosine-decay schedule.
 
     **Arguments:** `lr` peak learning rate; `total_steps` schedule length;
     `warmup_steps` linear warmup from 0; `weight_decay` AdamW decay; `clip_norm` global
-    gradient-norm clip.
+    gradient-norm clip; `decay_mask` optax's AdamW `mask` (a callable `params -> pytree of
+    bools`: which leaves decay; `None`: all).
     """
     if warmup_steps > 0:
         schedule = optax.warmup_cosine_decay_schedule(
@@ -35,7 +36,7 @@ def make_optimizer(*, lr: float, total_steps: int, warmup_steps: int, weight_dec
     else:
         schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1), alpha=0.02)
     return optax.chain(optax.clip_by_global_norm(clip_norm),
-                       optax.adamw(schedule, weight_decay=weight_decay))
+                       optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask))
 
 
 class TrainState(eqx.Module):
