@@ -110,16 +110,27 @@ class BeatNet(eqx.Module):
         """Frames of input that one output frame depends on."""
         return 3 + (self.kernel - 1) * (2 ** self.n_blocks - 1)
 
-    def __call__(self, x: Float[Array, "bands time"], *, key: PRNGKeyArray | None = None,
-                 inference: bool = True) -> Float[Array, "2 time"]:
-        """**Arguments:** `x` the spectrogram; `key` for dropout (training, with
-        `inference=False`). **Returns:** the beat and downbeat logits."""
+    def __call__(self, x: Float[Array, "bands time"], *, length=None,
+                 key: PRNGKeyArray | None = None, inference: bool = True) -> Float[Array, "2 time"]:
+        """**Arguments:** `x` the spectrogram; `length` (optional, may be traced): only
+        the first `length` frames are real, the rest padding, and the output on them is
+        exactly that of `x[:, :length]` (every convolution sees zeros past `length`, as
+        its own padding gives), so inputs padded to a few fixed sizes share compilations;
+        `key` for dropout (training, with `inference=False`).
+
+        **Returns:** the beat and downbeat logits.
+        """
         mean = jax.lax.stop_gradient(self.mean)[:, None]
         std = jax.lax.stop_gradient(self.std)[:, None]
         z = (x.astype(self.inp.weight.dtype) - mean) / std
         flux = jnp.maximum(jnp.diff(z, axis=-1, prepend=z[:, :1]), 0.0)
-        h = self.inp(jnp.concatenate([z, flux], axis=0))
+        if length is None:
+            cut = lambda a: a
+        else:
+            real = jnp.arange(x.shape[-1])[None, :] < length
+            cut = lambda a: jnp.where(real, a, jnp.zeros((), a.dtype))
+        h = self.inp(cut(jnp.concatenate([z, flux], axis=0)))
         keys = [None] * self.n_blocks if key is None else list(jr.split(key, self.n_blocks))
         for block, k in zip(self.blocks, keys):
-            h = block(h, key=k, inference=inference)
+            h = block(cut(h), key=k, inference=inference)
         return self.head(jax.nn.elu(h))
