@@ -17,7 +17,7 @@ from nrtjax import _train  # noqa: E402
 from nrtjax.beats import checkpoint as ckpt_io  # noqa: E402
 from nrtjax.beats import data as bdata  # noqa: E402
 from nrtjax.beats import train as btrain  # noqa: E402
-from nrtjax.beats.features import FPS, N_BANDS  # noqa: E402
+from nrtjax.beats.features import FEATURES_ID, FPS, N_BANDS  # noqa: E402
 from nrtjax.beats.network import BeatNet  # noqa: E402
 from nrtjax.io import write_json  # noqa: E402
 
@@ -97,7 +97,7 @@ def load_data(cfg: Config) -> tuple[dict, dict, dict]:
     """Train and valid splits (features cached) and the corpus's identity."""
     items, manifest = bdata.read_corpus(cfg.corpus)
     digest = bdata.manifest_hash(manifest)
-    tag = f"{Path(cfg.corpus).name}_{digest[:12]}"
+    tag = f"{Path(cfg.corpus).name}_{digest[:12]}_{FEATURES_ID}"
     train = bdata.cached_split(items, "train", cfg.cache_dir, tag, progress=cfg.progress)
     valid = bdata.cached_split(items, "valid", cfg.cache_dir, tag, progress=cfg.progress)
     corpus = {"path": str(cfg.corpus), "manifest_sha256": digest,

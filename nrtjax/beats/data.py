@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..io import write_npz
-from .features import FPS, N_BANDS, spectrogram
+from .features import FPS, spectrogram
 
 
 class CorpusItem(NamedTuple):
@@ -183,8 +183,5 @@ def pack(split: dict[str, np.ndarray], crop: int) -> dict[str, np.ndarray]:
         ms.append(np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)]))
         starts.append(at + np.arange(n + pad - crop + 1))
         at += n + pad
-    if xs and xs[0].shape[0] != N_BANDS:
-        raise ValueError(f"Cached features have {xs[0].shape[0]} bands, expected {N_BANDS}; "
-                         "delete the feature cache.")
     return {"x": np.concatenate(xs, axis=1), "y": np.concatenate(ys, axis=1),
             "mask": np.concatenate(ms), "starts": np.concatenate(starts).astype(np.int32)}

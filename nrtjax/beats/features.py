@@ -25,6 +25,8 @@ N_FFT = 1024
 N_BANDS = 64
 FMIN, FMAX = 30.0, 8000.0
 GAMMA = 100.0  # compression gain in log(1 + GAMMA S)
+# Names these settings in feature caches (a change of any of them makes a new cache).
+FEATURES_ID = f"sr{SAMPLE_RATE}_hop{HOP}_fft{N_FFT}_mel{N_BANDS}_{FMIN:g}-{FMAX:g}_g{GAMMA:g}"
 
 
 @functools.cache
