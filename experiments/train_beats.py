@@ -82,6 +82,7 @@ class LossConfig:
 class Config(BaseConfig):
     corpus: str = ""
     cache_dir: str = "outputs/beat_features"
+    init_from: str = ""
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
@@ -108,8 +109,16 @@ def load_data(cfg: Config) -> tuple[dict, dict, dict]:
 
 
 def build_model(cfg: Config, train: dict, key) -> BeatNet:
-    x = train["x"].astype(np.float64)
     m = cfg.model
+    if cfg.init_from:
+        model = ckpt_io.load_model(cfg.init_from)
+        want = {k: getattr(m, k) for k in ckpt_io.MODEL_KEYS if k != "bands"}
+        have = {k: getattr(model, k) for k in want}
+        if want != have:
+            raise ConfigError(f"init_from={cfg.init_from} has model settings {have}, the config "
+                              f"{want}; set model.* to match it.")
+        return model
+    x = train["x"].astype(np.float64)
     return BeatNet(bands=N_BANDS, hidden=m.hidden, n_blocks=m.n_blocks, kernel=m.kernel,
                    dropout=m.dropout, causal=m.causal, mean=x.mean(axis=1),
                    std=x.std(axis=1) + 1e-3, dtype=jnp.dtype(m.dtype), key=key)
@@ -199,6 +208,8 @@ def main(run: Run) -> dict:
     step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop)
     card = {"config": dataclasses.asdict(cfg), "corpus": corpus, "fps": FPS,
             "n_parameters": n_params(model)}
+    if cfg.init_from:  # a warm start: its own card says what it was trained on, and how long
+        card["init_from"] = ckpt_io.model_card(cfg.init_from)
     select = Selection(run, valid, weights, card, cfg)
 
     def on_log(i, parts):
