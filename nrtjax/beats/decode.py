@@ -1,0 +1,352 @@
+"""The oscillator decoder: a beat activation drives a GrFNN resonator bank and ASHLE.
+
+1. **Tempo and metrical level.** The beat activation $a(t)$ drives a bank of damped
+   linear oscillators ([`nrtjax.audio.resonator`][]); its time-averaged amplitude $A(f)$
+   is large at the beat rate $F$ and at its multiples $2F, 3F, \\dots$ (a pulse train's
+   harmonics), small below $F$. The autocorrelation of $a$, $R(f)$ at lag $1/f$ and its
+   multiples ([`nrtjax.audio.tracking.periodicity`][]), is large at $F$ and its
+   sub-multiples $F/2, F/3$, small above. Their product peaks at $F$. The downbeat
+   activation $d(t)$ decides between the levels that remain: a beat level $f$ is
+   consistent with the bars when $d$ repeats at $m$ beats for a meter $m$, i.e. its
+   autocorrelation at lag $m/f$ is high. The tempo score is
+   $$S(f) = \\log\\big(A(f) + h A(2f)\\big) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
+   - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2,$$
+   and the global tempo $f^*$ is its maximum.
+2. **Phase.** At each frame the bank's salience times a log-normal band of
+   `level_octaves` around $f^*$ is tracked causally
+   ([`nrtjax.audio.resonator.track_peak`][]); the unit phasor of the oscillators around
+   the tracked peak (a Gaussian band) forces ASHLE (Roman et al. 2023) with $f_0 = f^*$,
+   which follows tempo changes by its frequency learning. Both integrate with RK4
+   ([`nrtjax.simulate`][]) at the activation's frame rate.
+3. **Beats.** ASHLE's motor phase $\\varphi(t)$ locks to the beat with a constant lag
+   $\\theta$, estimated as the activation-weighted circular mean
+   $\\theta = \\arg \\sum_t a(t) e^{i\\varphi(t)}$ (after `lock_s`). Beats are the times
+   where $\\varphi - \\theta$ crosses $0 \\bmod 2\\pi$, each moved to the activation's
+   peak within `refine_s` when there is one above `threshold` (otherwise the oscillator's
+   time stands: a missing beat is filled in), and dropped where the activation has been
+   silent for `silence_beats` beats.
+4. **Downbeats.** Each beat gets the downbeat activation's maximum near it, $D_k$; a
+   Viterbi pass over the beats with states (meter $m$, beat in bar) and observation
+   $D_k$ on the bar's first beat and $1 - D_k$ elsewhere picks the bar phase (and the
+   meter), with a small probability `bar_switch` of restarting the bar.
+
+Offline ([`decode_oscillator`][]) runs steps 2-3 forward and on the time-reversed
+activation and cross-fades the two beat phasors at mid-file, so that the first seconds
+(before the forward oscillator has locked) use the backward pass; the causal mode
+(`causal=True`, the same as [`StreamingDecoder`][]) uses the forward pass with a tempo
+and lag estimated from the past only.
+
+**References:**
+
+Roman, I. R., Roman, A. S., Kim, J. C. & Large, E. W. (2023). Hebbian learning with
+elasticity explains how the spontaneous motor tempo affects music performance
+synchronization. PLOS Comput. Biol. 19(6), e1011154.
+
+Large, E. W., Almonte, F. V. & Velasco, M. J. (2010). A canonical model for gradient
+frequency neural networks. Physica D 239(12), 905-911.
+"""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._signal import Signal
+from .._simulate import simulate
+from ..analysis import resonance_peak
+from ..audio import resonator as rs
+from ..audio.tracking import periodicity
+from ..models import ASHLE, ASHLEState
+from ._types import BeatActivation, BeatTrack
+from .hmm import check_activation
+
+
+class OscillatorSettings(NamedTuple):
+    """Settings of the oscillator decoder.
+
+    - `fmin`, `per_octave`, `octaves`: the bank's grid, `fmin * 2**(j / per_octave)` Hz.
+    - `alpha`: the bank's damping (time constant $1/(|\\alpha| f)$).
+    - `harmonic`: weight $h$ of the octave above in the salience.
+    - `prior_bpm`, `prior_octaves`: the log-normal tempo preference $f_p$, $\\sigma_p$.
+    - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
+    - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
+    - `downbeat_drive`: the bank and the lag estimate hear $a + c\,d$ with this $c$ (a
+        downbeat is a beat: it marks which pulses of an ambiguous activation are beats).
+    - `level_octaves`: s.d. of the band around the global tempo that the tracked peak
+        stays in (a tempo ramp moves within it; half or double tempo lies outside).
+    - `search`, `hysteresis`: the peak tracking (grid steps; ratio to jump).
+    - `band_sigma`: the forcing band's s.d. in grid steps.
+    - `lambda1`, `lambda2`, `gamma`, `forcing`: ASHLE's frequency learning, elasticity,
+        sensory pull and drive strength.
+    - `lock_s`: seconds the oscillator is given to lock (excluded from the lag estimate;
+        the length of the forward/backward cross-fade).
+    - `refine_s`: half-width of the window in which a beat moves to the activation peak.
+    - `threshold`: an activation peak below this does not move a beat, and a beat with
+        no activation above it for `silence_beats` beat periods (before it, and within
+        `refine_s` after) is dropped.
+    - `bar_switch`: probability per beat that the bar restarts (meter or phase change).
+    - `bpm_range`: tempi that can be reported.
+    """
+
+    fmin: float = 0.5
+    per_octave: int = 24
+    octaves: float = 4.0
+    alpha: float = -0.1
+    harmonic: float = 0.5
+    prior_bpm: float = 120.0
+    prior_octaves: float = 1.0
+    acf_weight: float = 1.0
+    acf_harmonics: int = 4
+    downbeat_weight: float = 1.0
+    meters: tuple[int, ...] = (3, 4)
+    downbeat_drive: float = 1.0
+    level_octaves: float = 0.3
+    search: int = 2
+    hysteresis: float = 1.5
+    band_sigma: float = 1.5
+    lambda1: float = 0.5
+    lambda2: float = 1.0
+    gamma: float = 0.02
+    forcing: float = 3.0
+    lock_s: float = 4.0
+    refine_s: float = 0.05
+    threshold: float = 0.1
+    silence_beats: float = 2.5
+    bar_switch: float = 0.01
+    bpm_range: tuple[float, float] = (40.0, 240.0)
+
+    def freqs(self) -> np.ndarray:
+        return rs.octave_grid(self.fmin, self.per_octave, self.octaves)
+
+    def check(self) -> None:
+        lo, hi = self.bpm_range
+        if not (0 < lo < hi):
+            raise ValueError(f"bpm_range must be (low, high) with 0 < low < high, "
+                             f"got {self.bpm_range}.")
+        if hi / 60.0 * 2 > self.freqs()[-1] or lo / 60.0 < self.fmin:
+            raise ValueError(f"The bank's grid ({self.fmin:.3g}-{self.freqs()[-1]:.3g} Hz) must "
+                             f"reach from bpm_range's low tempo to twice its high tempo "
+                             f"(the salience's octave); widen fmin/octaves.")
+        if self.alpha >= 0 or self.refine_s < 0 or self.lock_s <= 0 or not self.meters:
+            raise ValueError("Need alpha < 0, refine_s >= 0, lock_s > 0 and at least one meter.")
+
+
+def global_tempo(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
+                 settings: OscillatorSettings) -> float:
+    """The global tempo $f^*$ (Hz): the maximum of the tempo score $S(f)$ (module
+    docstring) over `bpm_range`, interpolated between grid points."""
+    freqs = settings.freqs()
+    score = tempo_score(mean_amp, beat, down, fps, settings)
+    lo, hi = settings.bpm_range[0] / 60.0, settings.bpm_range[1] / 60.0
+    score = np.where((freqs >= lo) & (freqs <= hi), score, -np.inf)
+    return float(resonance_peak(jnp.asarray(freqs), jnp.asarray(np.exp(score - score.max()))))
+
+
+def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
+                settings: OscillatorSettings) -> np.ndarray:
+    """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp`."""
+    freqs = settings.freqs()
+    sal = np.asarray(rs.octave_salience(jnp.asarray(mean_amp), settings.per_octave,
+                                        settings.harmonic))
+    score = np.log(sal + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
+                                                          settings.prior_octaves))
+    if settings.acf_weight > 0:
+        acf = periodicity(beat, fps, freqs, harmonics=settings.acf_harmonics)
+        score = score + settings.acf_weight * np.log(np.maximum(acf, 1e-3))
+    if settings.downbeat_weight > 0 and _informative(down):
+        bar = np.max([periodicity(down, fps, freqs / m, harmonics=1) for m in settings.meters],
+                     axis=0)
+        score = score + settings.downbeat_weight * np.log(np.maximum(bar, 1e-2))
+    return score
+
+
+def _informative(down: np.ndarray) -> bool:
+    return down.size > 1 and float(down.max()) > 0.1 and float(np.std(down)) > 1e-3
+
+
+@eqx.filter_jit
+def _profile_chunk(bank, xs, z0, fps: float):
+    zs = simulate(bank, Signal.sampled(xs, fps), dt=1.0 / fps, y0=z0).ys
+    return zs[-1], jnp.sum(jnp.abs(zs[1:]), axis=0)
+
+
+@eqx.filter_jit
+def _phase_chunk(bank, motor: ASHLE, xs, z0, peak0, y0: ASHLEState, centre, fps: float,
+                 settings: OscillatorSettings):
+    """One chunk of GrFNN -> tracked band phasor -> ASHLE, both states carried."""
+    zs = simulate(bank, Signal.sampled(xs, fps), dt=1.0 / fps, y0=z0).ys
+    sal = rs.octave_salience(jnp.abs(zs), settings.per_octave, settings.harmonic)
+    score = sal * jnp.exp(rs.log_prior(bank.freqs, centre, settings.level_octaves))[None, :]
+    peaks = rs.track_peak(score, search=settings.search, hysteresis=settings.hysteresis,
+                          start=peak0)
+    weights = rs.gaussian_band(peaks, bank.freqs.shape[0], settings.band_sigma)
+    forcing = rs.band_phasor(zs, weights)
+    ys = simulate(motor, Signal.sampled(forcing, fps), dt=1.0 / fps, y0=y0).ys
+    last = jax.tree_util.tree_map(lambda a: a[-1], ys)
+    return zs[-1], peaks[-1], last, ys.z[1:], ys.f[1:]
+
+
+def _chunks(xs: np.ndarray, size: int) -> list[np.ndarray]:
+    """Chunks of `size + 1` samples, each starting at the previous one's last sample (the
+    state's time), zero-padded at the end so that all have one shape (one compile)."""
+    count = max(1, -(-(xs.size - 1) // size))
+    padded = np.concatenate([xs, np.zeros(count * size + 1 - xs.size)])
+    return [padded[i * size: i * size + size + 1] for i in range(count)]
+
+
+def mean_amplitude(beat: np.ndarray, fps: float, settings: OscillatorSettings,
+                   chunk: int = 2000) -> np.ndarray:
+    """The bank's amplitude $|z_k|$ driven by `beat`, averaged over time."""
+    bank = rs.resonator_bank(settings.freqs(), settings.alpha)
+    z = bank.initial_state()
+    total = np.zeros(settings.freqs().size)
+    for c in _chunks(beat, chunk):
+        z, s = _profile_chunk(bank, jnp.asarray(c), z, fps)
+        total += np.asarray(s)
+    return total / max(1, beat.size - 1)
+
+
+def motor_pass(beat: np.ndarray, fps: float, centre_hz: float, settings: OscillatorSettings,
+               chunk: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """ASHLE's motor state `z` and frequency `f` (Hz) per frame, forced by the bank's
+    band phasor around the tracked peak (starting at `centre_hz`)."""
+    freqs = settings.freqs()
+    bank = rs.resonator_bank(freqs, settings.alpha)
+    motor = ASHLE(f0=centre_hz, lambda1=settings.lambda1, lambda2=settings.lambda2,
+                  gamma=settings.gamma, forcing=settings.forcing)
+    z, y = bank.initial_state(), motor.initial_state()
+    peak = jnp.asarray(int(np.argmin(np.abs(np.log(freqs / centre_hz)))))
+    zm, fm = [np.asarray(y.z)[None]], [np.asarray(y.f)[None]]
+    for c in _chunks(beat, chunk):
+        z, peak, y, zc, fc = _phase_chunk(bank, motor, jnp.asarray(c), z, peak, y,
+                                          jnp.asarray(centre_hz), fps, settings)
+        zm.append(np.asarray(zc))
+        fm.append(np.asarray(fc))
+    n = beat.size
+    return np.concatenate(zm)[:n], np.concatenate(fm)[:n]
+
+
+def lag_phasor(motor_z: np.ndarray, beat: np.ndarray, start: int) -> complex:
+    """$e^{-i\\theta}$ with $\\theta = \\arg\\sum_{t \\ge \\text{start}} a(t) e^{i\\varphi(t)}$,
+    the motor phase at the beats (1 if there is no activation there)."""
+    u = motor_z[start:] / np.maximum(np.abs(motor_z[start:]), 1e-300)
+    s = np.sum(beat[start:] * u)
+    return complex(np.conj(s) / abs(s)) if abs(s) > 0 else 1.0 + 0j
+
+
+def phase_crossings_complex(v: np.ndarray, fps: float) -> np.ndarray:
+    """Times (s) where the angle of the phasor `v` crosses 0 upwards, interpolated."""
+    ang = np.angle(v)
+    k = np.flatnonzero((ang[:-1] < 0) & (ang[1:] >= 0) & (ang[1:] - ang[:-1] < np.pi))
+    frac = -ang[k] / (ang[k + 1] - ang[k])
+    return (k + frac) / fps
+
+
+def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: OscillatorSettings,
+                 period_s: float, *, lookahead: bool) -> np.ndarray:
+    """Move each beat to the activation's peak within `refine_s` (parabolic
+    interpolation) where that peak exceeds `threshold`; drop beats after `silence_beats`
+    periods without activation above `threshold` (and, with `lookahead`, before as many
+    periods without it: the end of the music); keep beats at least half a period apart."""
+    half = int(round(settings.refine_s * fps))
+    back = int(round(settings.silence_beats * period_s * fps))
+    out = []
+    for t in times:
+        c = int(round(t * fps))
+        lo, hi = max(0, c - half), min(beat.size, c + half + 1)
+        if lo >= hi:
+            continue
+        if beat[max(0, c - back):hi].max() < settings.threshold:
+            continue
+        if lookahead and beat[lo:c + back + 1].max() < settings.threshold:
+            continue
+        j = lo + int(np.argmax(beat[lo:hi]))
+        if beat[j] >= settings.threshold and j > lo and j < hi - 1:
+            a0, a1, a2 = beat[j - 1], beat[j], beat[j + 1]
+            den = a0 - 2 * a1 + a2
+            t = (j + (0.5 * (a0 - a2) / den if den < 0 else 0.0)) / fps
+        out.append(t)
+    out = np.asarray(out, np.float64)
+    min_gap = 0.5 * period_s
+    keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
+    return out[keep]
+
+
+def assign_downbeats(beats: np.ndarray, down: np.ndarray, fps: float,
+                     settings: OscillatorSettings) -> np.ndarray:
+    """The downbeats among `beats` (Viterbi over (meter, beat in bar); module docstring)."""
+    if beats.size == 0 or not _informative(down):
+        return beats[:0]
+    half = max(1, int(round(settings.refine_s * fps)))
+    idx = np.clip(np.round(beats * fps).astype(int), 0, down.size - 1)
+    obs = np.array([down[max(0, i - half): i + half + 1].max() for i in idx])
+    states = [(m, p) for m in settings.meters for p in range(m)]
+    path = bar_viterbi(obs, states, settings.bar_switch)
+    return beats[np.asarray([states[s][1] == 0 for s in path])]
+
+
+def bar_viterbi(obs: np.ndarray, states: list[tuple[int, int]], switch: float) -> np.ndarray:
+    """Most probable (meter, position) per beat: position advances by one (mod meter)
+    with probability `1 - switch`, else any state; emission $D_k$ at position 0 and
+    $1 - D_k$ elsewhere."""
+    n = len(states)
+    nxt = np.array([states.index((m, (p + 1) % m)) for m, p in states])
+    trans = np.full((n, n), np.log(switch / n))
+    trans[np.arange(n), nxt] = np.logaddexp(np.log1p(-switch), np.log(switch / n))
+    first = np.array([p == 0 for _, p in states])
+    d = np.clip(obs, 1e-6, 1 - 1e-6)
+    emit = np.where(first[None, :], np.log(d)[:, None], np.log1p(-d)[:, None])
+    delta = emit[0] - np.log(n)
+    back = np.zeros((obs.size, n), int)
+    for k in range(1, obs.size):
+        cand = delta[:, None] + trans
+        back[k] = np.argmax(cand, axis=0)
+        delta = cand[back[k], np.arange(n)] + emit[k]
+    path = np.empty(obs.size, int)
+    path[-1] = int(np.argmax(delta))
+    for k in range(obs.size - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    return path
+
+
+def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = OscillatorSettings(),
+                      backward: bool = True) -> BeatTrack:
+    """Beats and downbeats from an activation, decoded by the GrFNN and ASHLE (offline).
+
+    **Arguments:**
+
+    - `act`: a [`nrtjax.beats.BeatActivation`][].
+    - `settings`: an [`OscillatorSettings`][].
+    - `backward`: also run the oscillators on the time-reversed activation; the first
+        half of the file takes its beat phase from the backward pass, the second from the
+        forward one (cross-faded over `lock_s`), so neither pass's locking transient
+        shows.
+
+    **Returns:** a [`nrtjax.beats.BeatTrack`][] with `decoder="oscillator"`; `tempo_bpm`
+    is the global tempo $f^*$.
+
+    **Raises:** `ValueError` for an empty, non-finite or out-of-range activation or
+    inconsistent settings.
+    """
+    settings.check()
+    beat, down, fps = check_activation(act)
+    if beat.max() < settings.threshold:
+        return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "oscillator")
+    drive = beat + settings.downbeat_drive * down
+    centre = global_tempo(mean_amplitude(drive, fps, settings), beat, down, fps, settings)
+    start = min(int(settings.lock_s * fps), beat.size // 2)
+    zf, _ = motor_pass(drive, fps, centre, settings)
+    v = zf / np.maximum(np.abs(zf), 1e-300) * lag_phasor(zf, drive, start)
+    if backward:
+        zb, _ = motor_pass(drive[::-1].copy(), fps, centre, settings)
+        vb = zb / np.maximum(np.abs(zb), 1e-300) * lag_phasor(zb, drive[::-1], start)
+        # Cross-fade at mid-file, where both passes have had the longest to lock.
+        ramp = np.clip((np.arange(beat.size) - beat.size / 2) / (settings.lock_s * fps) + 0.5,
+                       0.0, 1.0)
+        v = ramp * v + ramp[::-1] * np.conj(vb[::-1])
+    times = phase_crossings_complex(v, fps)
+    beats = refine_beats(times, beat, fps, settings, 1.0 / centre, lookahead=True)
+    downs = assign_downbeats(beats, down, fps, settings)
+    return BeatTrack(beats, downs, 60.0 * centre, "oscillator")

@@ -1,0 +1,228 @@
+"""The beat decoders on synthetic activations with known beats, and the HMM's Viterbi
+against an independent dense Viterbi and a brute-force search."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nrtjax.beats import BeatActivation
+from nrtjax.beats.decode import OscillatorSettings, bar_viterbi, decode_oscillator
+from nrtjax.beats.hmm import (BarPointer, HMMSettings, decode_hmm, log_observations,
+                              tempo_transitions, viterbi)
+
+FPS = 100.0
+
+
+def f_measure(ref, est, window=0.07, skip=5.0):
+    """MIREX beat F-measure (Dixon 2007), beats before `skip` s ignored: the oracle."""
+    ref = np.asarray(ref)[np.asarray(ref) >= skip]
+    est = np.asarray(est)[np.asarray(est) >= skip]
+    if ref.size == 0 or est.size == 0:
+        return 0.0
+    used, hits = set(), 0
+    for r in ref:
+        d = np.abs(est - r)
+        for j in np.argsort(d):
+            if d[j] > window:
+                break
+            if j not in used:
+                used.add(j)
+                hits += 1
+                break
+    p, r = hits / est.size, hits / ref.size
+    return 0.0 if hits == 0 else 2 * p * r / (p + r)
+
+
+def bumps(times, duration, height=1.0, width=0.02):
+    t = np.arange(int(round(duration * FPS))) / FPS
+    out = np.zeros_like(t)
+    for b in np.atleast_1d(times):
+        out = np.maximum(out, height * np.exp(-0.5 * ((t - b) / width) ** 2))
+    return out
+
+
+def activation(beats, downbeats, duration, *, extra=None, extra_height=0.5, noise=0.0, seed=0):
+    beat, down = bumps(beats, duration), bumps(downbeats, duration)
+    if extra is not None:
+        beat = np.maximum(beat, bumps(extra, duration, extra_height))
+    if noise:
+        rng = np.random.default_rng(seed)
+        beat = np.clip(beat + noise * rng.random(beat.size), 0, 1)
+        down = np.clip(down + noise * rng.random(down.size), 0, 1)
+    return BeatActivation(beat, down, FPS)
+
+
+def ramp_beats(bpm0, bpm1, duration):
+    t = np.arange(0, duration, 1e-4)
+    phase = np.cumsum((bpm0 + (bpm1 - bpm0) * t / duration) / 60) * 1e-4
+    beats = np.interp(np.arange(1, int(phase[-1])), phase, t)
+    return beats[beats > 0.3]
+
+
+def _cases():
+    cases = {}
+    for bpm in (60, 90, 120, 180):
+        b = np.arange(0.5, 30, 60 / bpm)
+        cases[f"steady{bpm}"] = (activation(b, b[::4], 30.5), b, b[::4])
+    b = ramp_beats(90, 130, 40)
+    cases["ramp"] = (activation(b, b[::4], 40.5), b, b[::4])
+    b = np.arange(0.5, 30, 0.5)
+    d = b[::4]
+    keep = np.ones(b.size, bool)
+    keep[[10, 11, 25, 41]] = False
+    cases["missing"] = (activation(b[keep], d[np.isin(d, b[keep])], 30.5), b, d)
+    b = np.arange(0.5, 30, 60 / 110)
+    cases["noise"] = (activation(b, b[::4], 30.5, noise=0.15), b, b[::4])
+    b = np.arange(0.5, 30, 60 / 100)
+    cases["offbeat"] = (activation(b, b[::4], 30.5, extra=b[:-1] + 0.3, extra_height=0.6),
+                        b, b[::4])
+    b = np.arange(0.5, 30, 60 / 140)
+    cases["waltz"] = (activation(b, b[::3], 30.5), b, b[::3])
+    return cases
+
+
+CASES = _cases()
+DECODERS = {"oscillator": decode_oscillator, "hmm": decode_hmm}
+
+
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_decoders_find_the_beats_and_downbeats(decoder, case):
+    act, beats, downs = CASES[case]
+    track = DECODERS[decoder](act)
+    assert track.decoder == decoder
+    assert f_measure(beats, track.beats) >= 0.99, (case, track.beats)
+    assert f_measure(downs, track.downbeats) >= 0.99, (case, track.downbeats)
+    assert np.all(np.diff(track.beats) > 0)
+    assert np.all(np.isin(track.downbeats, track.beats))
+    if case.startswith("steady"):
+        assert track.tempo_bpm == pytest.approx(float(case[6:]), rel=0.02)
+
+
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_the_downbeat_activation_picks_the_metrical_level(decoder):
+    # Quarter notes at 80 BPM with eighth notes almost as strong: the beat activation
+    # alone repeats at 160 BPM; downbeats every four quarters make 80 BPM the beat.
+    b = np.arange(0.5, 30, 0.75)
+    eighths = b[:-1] + 0.375
+    act = activation(b, b[::4], 30.5, extra=eighths, extra_height=0.8)
+    track = DECODERS[decoder](act)
+    assert track.tempo_bpm == pytest.approx(80, rel=0.03)
+    assert f_measure(b, track.beats) >= 0.99
+    assert f_measure(b[::4], track.downbeats) >= 0.99
+    # Without the downbeats the faster level is as plausible: the oscillator's score then
+    # prefers it (the level came from the downbeat activation, not from the prior).
+    if decoder == "oscillator":
+        flat = decode_oscillator(act._replace(downbeat=np.zeros_like(act.downbeat)))
+        assert flat.tempo_bpm == pytest.approx(160, rel=0.03)
+
+
+def test_silence_gives_no_beats_and_bad_input_is_refused():
+    quiet = BeatActivation(np.zeros(500), np.zeros(500), FPS)
+    for dec in DECODERS.values():
+        assert dec(quiet).beats.size == 0
+        with pytest.raises(ValueError, match="NaN"):
+            dec(BeatActivation(np.full(100, np.nan), np.zeros(100), FPS))
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            dec(BeatActivation(np.full(100, 3.0), np.zeros(100), FPS))
+        with pytest.raises(ValueError, match="same length"):
+            dec(BeatActivation(np.zeros(100), np.zeros(99), FPS))
+        with pytest.raises(ValueError, match="fps"):
+            dec(BeatActivation(np.zeros(100), np.zeros(100), 0.0))
+    with pytest.raises(ValueError, match="bpm_range"):
+        decode_oscillator(CASES["steady120"][0],
+                          settings=OscillatorSettings(bpm_range=(40.0, 600.0)))
+    with pytest.raises(ValueError, match="min_bpm"):
+        HMMSettings(min_bpm=200.0, max_bpm=100.0)
+
+
+# --- The HMM's Viterbi against independent oracles --------------------------------
+
+
+def dense_model(intervals, m, lam, obs_lambda):
+    """The bar-pointer model written out state by state from the paper's equations."""
+    states = [(b, j, p) for b in range(m) for j, w in enumerate(intervals) for p in range(w)]
+    index = {s: k for k, s in enumerate(states)}
+    n = len(states)
+    logA = np.full((n, n), -np.inf)
+    for (b, j, p), k in index.items():
+        w = intervals[j]
+        if p < w - 1:
+            logA[k, index[(b, j, p + 1)]] = 0.0
+        else:
+            probs = np.array([np.exp(-lam * abs(v / w - 1)) for v in intervals])
+            probs /= probs.sum()
+            for j2 in range(len(intervals)):
+                logA[k, index[((b + 1) % m, j2, 0)]] = np.log(probs[j2])
+    klass = np.array([0 if p >= intervals[j] / obs_lambda else (2 if (b == 0 and m > 1) else 1)
+                      for b, j, p in states])
+    return states, logA, klass
+
+
+def dense_viterbi(logA, log_emit):
+    n = logA.shape[0]
+    delta = -np.log(n) + log_emit[0]
+    back = []
+    for t in range(1, log_emit.shape[0]):
+        cand = delta[:, None] + logA
+        back.append(np.argmax(cand, axis=0))
+        delta = cand.max(axis=0) + log_emit[t]
+    path = [int(np.argmax(delta))]
+    for bp in reversed(back):
+        path.append(int(bp[path[-1]]))
+    return np.array(path[::-1]), float(delta.max())
+
+
+def test_viterbi_matches_a_dense_viterbi_and_brute_force():
+    rng = np.random.default_rng(3)
+    intervals, m, lam, olam = np.array([3, 4, 6]), 2, 5.0, 3.0
+    space = BarPointer(intervals, m, olam)
+    states, logA, klass = dense_model(intervals, m, lam, olam)
+    # The same state order: beat-major, then tempo, then position.
+    assert [(int(b), int(j), int(p)) for b, j, p in
+            zip(space.beat, space.tempo, space.position)] == states
+    np.testing.assert_array_equal(space.klass, klass)
+    beat, down = rng.random(40), rng.random(40) * 0.5
+    log_obs = log_observations(beat, down, olam, use_downbeat=True)
+    path, score = viterbi(space, tempo_transitions(intervals, lam), log_obs)
+    want_path, want_score = dense_viterbi(logA, log_obs[:, klass])
+    assert score == pytest.approx(want_score, rel=1e-12)
+    np.testing.assert_array_equal(path, want_path)
+    # Brute force over every state sequence of a short activation.
+    T = 5
+    small = BarPointer(np.array([2, 3]), 2, 2.0)
+    _, logA2, klass2 = dense_model([2, 3], 2, 5.0, 2.0)
+    lo = log_observations(beat[:T], down[:T], 2.0, use_downbeat=True)
+    emit = lo[:, klass2]
+    n = small.size
+    best, best_path = -np.inf, None
+    for seq in itertools.product(range(n), repeat=T):
+        s = -np.log(n) + emit[0, seq[0]]
+        for t in range(1, T):
+            s += logA2[seq[t - 1], seq[t]] + emit[t, seq[t]]
+        if s > best:
+            best, best_path = s, seq
+    path2, score2 = viterbi(small, tempo_transitions(np.array([2, 3]), 5.0), lo)
+    assert score2 == pytest.approx(best, rel=1e-12)
+    np.testing.assert_array_equal(path2, best_path)
+
+
+def test_bar_viterbi_matches_brute_force():
+    rng = np.random.default_rng(5)
+    states = [(m, p) for m in (2, 3) for p in range(m)]
+    obs = rng.random(6)
+    path = bar_viterbi(obs, states, 0.1)
+    n = len(states)
+    nxt = {k: states.index((m, (p + 1) % m)) for k, (m, p) in enumerate(states)}
+
+    def logp(seq):
+        d = np.clip(obs, 1e-6, 1 - 1e-6)
+        e = [np.log(d[k]) if states[s][1] == 0 else np.log1p(-d[k]) for k, s in enumerate(seq)]
+        total = -np.log(n) + sum(e)
+        for a, b in zip(seq[:-1], seq[1:]):
+            total += np.log((0.9 if nxt[a] == b else 0.0) + 0.1 / n)
+        return total
+
+    best = max(itertools.product(range(n), repeat=obs.size), key=logp)
+    np.testing.assert_array_equal(path, best)
