@@ -47,6 +47,9 @@ def test_spectrogram_rejects_bad_audio():
 
 # --- network ----------------------------------------------------------------------------
 
+_apply = eqx.filter_jit(lambda m, x: m(x))
+
+
 def _net(getkey, causal=False, **kw):
     return BeatNet(bands=6, hidden=5, n_blocks=3, kernel=3, dropout=0.0, causal=causal,
                    dtype=jnp.float64, key=getkey(), **kw)
@@ -59,7 +62,8 @@ def test_receptive_field_and_causality(getkey, causal):
     assert model.receptive_field == rf
     x = jr.normal(getkey(), (6, 80), jnp.float64)
     t0 = 40
-    changed = np.flatnonzero(np.any(np.asarray(model(x.at[:, t0].add(1.0)) - model(x)) != 0, 0))
+    diff = _apply(model, x.at[:, t0].add(1.0)) - _apply(model, x)
+    changed = np.flatnonzero(np.any(np.asarray(diff) != 0, 0))
     # the positive flux at t0 + 1 also sees frame t0: the input reaches one frame further
     if causal:
         assert changed.min() == t0 and changed.max() == t0 + 1 + rf - 1
@@ -73,7 +77,8 @@ def test_padding_with_length_is_exact(getkey, causal):
     model = _net(getkey, causal=causal)
     x = jr.normal(getkey(), (6, 50), jnp.float64)
     padded = jnp.concatenate([x, jnp.full((6, 30), 7.0)], axis=1)
-    np.testing.assert_allclose(model(padded, length=50)[:, :50], model(x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model(padded, length=50)[:, :50], _apply(model, x), rtol=0,
+                               atol=1e-12)
     fn = eqx.filter_jit(eqx.debug.assert_max_traces(lambda m, a, n: m(a, length=n), max_traces=1))
     fn(model, padded, jnp.asarray(50))
     fn(model, padded, jnp.asarray(20))  # another length, same shape: no retrace
@@ -84,8 +89,9 @@ def test_normalisation_is_applied_and_not_trained(getkey):
     model = _net(getkey, mean=mean, std=std)
     plain = eqx.tree_at(lambda m: (m.mean, m.std), model, (jnp.zeros(6), jnp.ones(6)))
     x = jr.normal(getkey(), (6, 30), jnp.float64)
-    np.testing.assert_allclose(model(x), plain((x - mean[:, None]) / std[:, None]), atol=1e-12)
-    grads = eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    np.testing.assert_allclose(_apply(model, x), _apply(plain, (x - mean[:, None]) / std[:, None]),
+                               atol=1e-12)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2)))(model)
     assert float(jnp.abs(grads.mean).max()) == 0.0 and float(jnp.abs(grads.std).max()) == 0.0
     mask = btrain.decay_mask(model)
     assert mask.mean is False and mask.std is False and mask.head.weight is True
@@ -172,28 +178,41 @@ def test_pack_and_sample_crops_inside_items(getkey):
     assert set(first.tolist()) <= {0.0} | set(range(120, 126)) | set(range(250, 266))
 
 
-def _setup(getkey, steps=6):
-    packed = {k: jnp.asarray(v) for k, v in bdata.pack(_split(getkey), crop=64).items()}
-    opt = _train.make_optimizer(lr=1e-2, total_steps=steps, warmup_steps=2, weight_decay=1e-4,
+@pytest.fixture(scope="module")
+def setup():
+    """Packed data, an optimizer and one jitted step shared by the training tests (one
+    compilation); `make(key)` gives a fresh state."""
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(_split(None), crop=64).items()}
+    opt = _train.make_optimizer(lr=1e-2, total_steps=30, warmup_steps=2, weight_decay=1e-4,
                                 clip_norm=1.0, decay_mask=btrain.decay_mask)
-    model = BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, dropout=0.1, key=getkey())
-    state = _train.init_state(model, opt, key=getkey())
     fn = btrain.make_step_fn(opt, btrain.BeatLossWeights(pos_weight=2.0), batch_size=2, crop=64)
-    return packed, state, fn
+
+    def make(key):
+        k1, k2 = jr.split(key)
+        model = BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, dropout=0.1, key=k1)
+        return _train.init_state(model, opt, key=k2)
+
+    return packed, make, fn
 
 
-def test_training_lowers_the_loss(getkey):
-    packed, state, fn = _setup(getkey, steps=60)
+def _setup(getkey, setup):
+    packed, make, fn = setup
+    return packed, make(getkey()), fn
+
+
+def test_training_lowers_the_loss(getkey, setup):
+    packed, state, fn = _setup(getkey, setup)
     batch = btrain.sample_batch(packed, key=getkey(), batch_size=6, crop=64)
     w = btrain.BeatLossWeights(pos_weight=2.0)
-    before, _ = btrain.batch_loss(state.model, batch, w, key=None)
-    state, log = _train.train(state, packed, fn, steps=60, progress=False)
-    after, _ = btrain.batch_loss(state.model, batch, w, key=None)
+    loss = eqx.filter_jit(lambda m: btrain.batch_loss(m, batch, w, key=None)[0])
+    before = loss(state.model)
+    state, log = _train.train(state, packed, fn, steps=30, progress=False)
+    after = loss(state.model)
     assert float(after) < 0.7 * float(before)
 
 
-def test_resume_is_bit_for_bit(getkey, tmp_path):
-    packed, state, fn = _setup(getkey)
+def test_resume_is_bit_for_bit(getkey, tmp_path, setup):
+    packed, state, fn = _setup(getkey, setup)
     straight, _ = _train.train(state, packed, fn, steps=6, progress=False)
     ckpt = tmp_path / "state.eqx"
     _train.train(state, packed, fn, steps=3, checkpoint=ckpt, checkpoint_every=3, progress=False)
@@ -201,8 +220,8 @@ def test_resume_is_bit_for_bit(getkey, tmp_path):
     assert int(resumed.step) == 6 and bool(eqx.tree_equal(straight, resumed))
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(getkey, tmp_path):
-    packed, state, fn = _setup(getkey)
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(getkey, tmp_path, setup):
+    packed, state, fn = _setup(getkey, setup)
     ckpt = tmp_path / "state.eqx"
     _train.train(state, packed, fn, steps=2, checkpoint=ckpt, checkpoint_every=1, progress=False)
     bad = {**packed, "x": packed["x"].at[:, :].set(jnp.nan)}
@@ -214,10 +233,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(getkey, tmp_path):
     assert all(np.all(np.isfinite(np.asarray(a))) for a in leaves)
 
 
-def test_on_checkpoint_can_stop_early(getkey):
-    packed, state, fn = _setup(getkey, steps=10)
+def test_on_checkpoint_can_stop_early(getkey, setup):
+    packed, state, fn = _setup(getkey, setup)
     seen = []
-    state, _ = _train.train(state, packed, fn, steps=10, checkpoint_every=2, progress=False,
+    state, _ = _train.train(state, packed, fn, steps=6, checkpoint_every=2, progress=False,
                             on_checkpoint=lambda s: seen.append(int(s.step)) or len(seen) == 2)
     assert seen == [2, 4] and int(state.step) == 4
 
