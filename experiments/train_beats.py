@@ -98,13 +98,14 @@ def load_data(cfg: Config) -> tuple[dict, dict, dict]:
     """Train and valid splits (features cached) and the corpus's identity."""
     items, manifest = bdata.read_corpus(cfg.corpus)
     digest = bdata.manifest_hash(manifest)
-    tag = f"{Path(cfg.corpus).name}_{digest[:12]}_{FEATURES_ID}"
+    tag = FEATURES_ID
     train = bdata.cached_split(items, "train", cfg.cache_dir, tag, progress=cfg.progress)
     valid = bdata.cached_split(items, "valid", cfg.cache_dir, tag, progress=cfg.progress)
     corpus = {"path": str(cfg.corpus), "manifest_sha256": digest,
               "version": manifest.get("version", Path(cfg.corpus).name),
               "n_train": int(train["names"].size), "n_valid": int(valid["names"].size),
-              "train_hours": float(train["x"].shape[1] / FPS / 3600)}
+              "train_hours": float(train["x"].shape[1] / FPS / 3600),
+              "train_items": train["names"].tolist(), "valid_items": valid["names"].tolist()}
     return train, valid, corpus
 
 

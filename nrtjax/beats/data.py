@@ -82,7 +82,7 @@ def read_corpus(root: str | Path) -> tuple[list[CorpusItem], dict]:
         if audio is None or "split" not in entry:
             raise ValueError(f"{manifests[0]}: item {k} lacks its audio path or split.")
         audio = root / audio
-        beats = root / entry.get("beats", Path(audio).with_suffix(".beats").relative_to(root))
+        beats = root / entry["beats"] if "beats" in entry else audio.with_suffix(".beats")
         name = str(entry.get("name", Path(audio).stem))
         piece = str(entry.get("piece", entry.get("source", name)))
         items.append(CorpusItem(name, audio, beats, str(entry["split"]), piece))
@@ -132,35 +132,43 @@ def item_arrays(item: CorpusItem) -> tuple[np.ndarray, np.ndarray]:
     return x, targets(beats, down, x.shape[1])
 
 
+def cached_item(item: CorpusItem, cache_dir: str | Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """[`item_arrays`][] of one item, cached as `cache_dir/tag/NAME_KEY.npz` (written
+    atomically; `KEY` hashes the audio and beats files' paths, sizes and modification
+    times, so a rebuilt item is recomputed)."""
+    stamp = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                     for p in (Path(item.audio), Path(item.beats)))
+    key = hashlib.sha1(stamp.encode()).hexdigest()[:12]
+    path = Path(cache_dir) / tag / f"{item.name}_{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as f:
+            return f["x"], f["y"]
+    x, y = item_arrays(item)
+    write_npz(path, x=x, y=y)
+    return x, y
+
+
 def cached_split(items: list[CorpusItem], split: str, cache_dir: str | Path, tag: str, *,
                  progress: bool = True) -> dict[str, np.ndarray]:
-    """The spectrograms and targets of one split, concatenated along time, computed once
-    and cached as `cache_dir/{tag}_{split}.npz` (written atomically).
+    """The spectrograms and targets of one split, concatenated along time (each item's
+    computed once and cached by [`cached_item`][]).
 
     **Returns:** `{"x": (bands, T), "y": (2, T), "offsets": (items + 1,), "names": ...}`;
     item `i` covers frames `offsets[i]:offsets[i + 1]`.
     """
     from tqdm.auto import tqdm
 
-    path = Path(cache_dir) / f"{tag}_{split}.npz"
     chosen = [it for it in items if it.split == split]
     if not chosen:
         raise ValueError(f"The corpus has no items in split {split!r}.")
-    if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            out = {k: f[k] for k in f.files}
-        if out["names"].tolist() == [it.name for it in chosen]:
-            return out
     xs, ys = [], []
     for it in tqdm(chosen, desc=f"features {split}", disable=not progress):
-        x, y = item_arrays(it)
+        x, y = cached_item(it, cache_dir, tag)
         xs.append(x)
         ys.append(y)
     offsets = np.concatenate([[0], np.cumsum([x.shape[1] for x in xs])]).astype(np.int64)
-    out = {"x": np.concatenate(xs, axis=1), "y": np.concatenate(ys, axis=1), "offsets": offsets,
-           "names": np.asarray([it.name for it in chosen])}
-    write_npz(path, **out)
-    return out
+    return {"x": np.concatenate(xs, axis=1), "y": np.concatenate(ys, axis=1),
+            "offsets": offsets, "names": np.asarray([it.name for it in chosen])}
 
 
 def pack(split: dict[str, np.ndarray], crop: int) -> dict[str, np.ndarray]:
