@@ -1,6 +1,6 @@
 """Groove extraction speed: a 30 s clip, warm, against real time, librosa and madmom.
 
-    .venv/bin/python scripts/bench_groove.py [--seconds 30] [--repeats 3]
+    .venv/bin/python scripts/bench_groove.py [--seconds 30] [--repeats 3] [--eval-python PY]
 
 Times, in one run on the same file:
 
@@ -78,11 +78,11 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def madmom_seconds(path: Path, repeats: int) -> float | None:
-    if not EVAL_PYTHON.exists():
-        print(f"madmom: skipped ({EVAL_PYTHON} is missing; `scripts/eval_beats.py` creates it)")
+def madmom_seconds(path: Path, repeats: int, python: Path) -> float | None:
+    if not python.exists():
+        print(f"madmom: skipped ({python} is missing; `scripts/eval_beats.py` creates it)")
         return None
-    r = subprocess.run([str(EVAL_PYTHON), "-c", MADMOM_TIMER, str(path), str(repeats)],
+    r = subprocess.run([str(python), "-c", MADMOM_TIMER, str(path), str(repeats)],
                        capture_output=True, text=True)
     if r.returncode:
         print(f"madmom: skipped (it failed: {r.stderr.strip().splitlines()[-1:]})")
@@ -94,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--eval-python", type=Path, default=EVAL_PYTHON,
+                        help="the Python of the venv with madmom (default .cache/eval-venv)")
     args = parser.parse_args()
     import librosa
 
@@ -128,7 +130,7 @@ def main() -> None:
         t_full = best_of(network_full, args.repeats)
         t_onset = best_of(onset, args.repeats)
         t_lib = best_of(librosa_beats, args.repeats)
-        t_mm = madmom_seconds(path, args.repeats)
+        t_mm = madmom_seconds(path, args.repeats, args.eval_python)
     s = args.seconds
     print(f"clip: {s:g} s, 44.1 kHz stereo; nrtjax tempo {g.tempo_bpm:.1f} BPM (true 118.0), "
           f"decoder {bt.tempo_bpm:.1f} BPM")
