@@ -303,6 +303,24 @@ def silence_notes(pm, start: float, stop: float) -> None:
 # --- rendering and audio-side augmentation ---------------------------------------------------
 
 
+def constant_tempo(pm, *, resolution: int = 960):
+    """The same notes, controllers and programs on a single-tempo timeline (120 BPM,
+    `resolution` ticks a quarter: 0.5 ms a tick).
+
+    fluidsynth's MIDI player applies a tempo change at the start of its next audio buffer,
+    not at the change's own tick, so a file with many tempo events (a tempo ramp, or
+    `PrettyMIDI.adjust_times`) drifts from the times pretty_midi reads from it: tens of
+    ms after a few seconds. Without tempo events the rendered notes sit where the
+    annotation says, up to the player's buffer (64 samples)."""
+    import copy
+
+    import pretty_midi
+
+    out = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
+    out.instruments = [copy.deepcopy(inst) for inst in pm.instruments]
+    return out
+
+
 def render(pm, soundfont: str, sr: int, *, gain: float = 0.4, reverb: bool = False,
            chorus: bool = False, workdir: Path | None = None) -> np.ndarray:
     """Render a PrettyMIDI with fluidsynth; mono float32 at `sr`.
@@ -509,6 +527,7 @@ def make_item(spec: dict, directory: Path, sr: int) -> dict:
         for inst in pm.instruments:  # nothing after the clip needs rendering
             inst.notes = [n for n in inst.notes if n.start < stop]
         fl = spec["fluid"]
+        pm = constant_tempo(pm)
         audio = render(pm, SOUNDFONTS[spec["soundfont"]][0], sr, gain=fl["gain"],
                        reverb=fl["reverb"], chorus=fl["chorus"], workdir=Path(d))
     i0, n = int(round(offset * sr)), int(round(clip * sr))
