@@ -1,15 +1,16 @@
-# Two set-up commands: `make demo` and `make test`. Both bootstrap .venv on first use.
+# Two set-up commands: `make demo` and `make test`. Both bootstrap .venv on first use;
+# `make docs` builds the documentation site into site/ (mkdocs --strict: a broken link fails).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nrtjax-installed
 
-.PHONY: demo test test-slow install bench clean
+.PHONY: demo test test-slow install bench docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,8 +30,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(HUGEPAGES) $(PY) -m pytest -q -m slow
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(PY) scripts/bench_grfnn.py
 
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun .pytest_cache site

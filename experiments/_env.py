@@ -3,7 +3,7 @@
 glibc's malloc on transparent huge pages. XLA:CPU allocates every output with glibc's
 `malloc`, and a buffer that large comes from a fresh `mmap`: the 60 s, 289-oscillator
 GrFNN trajectory (71 MB) takes one page fault per 4 KiB page (about 17,000 a call) and those
-faults are a third of the run on the machines measured (README, Benchmarks). NumPy asks the
+faults are a third of the run on the machines measured (docs/benchmarks.md). NumPy asks the
 kernel for huge pages on its large arrays itself (`madvise(MADV_HUGEPAGE)`); glibc does the
 same for its own mappings when started with the tunable `glibc.malloc.hugetlb=1` (glibc >=
 2.35). A tunable is read only when the process starts, so a job (`nrtjax NAME` and

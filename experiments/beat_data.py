@@ -19,7 +19,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,12 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments._job import BaseConfig, ConfigError, Run, check_range, job
+from experiments._job import BaseConfig, ConfigError, Run, check_choice, check_range, job
 from nrtjax.io import atomic_path, write_json
 
 SPLITS = ("train", "valid", "test")
 HELD_OUT_PACKAGE = "planetblupi-music-midi"  # the old held-out set: whole, in test
-SOUNDFONT_P = (0.3, 0.2, 0.2, 0.15, 0.15)  # in the order of corpus.SOUNDFONTS
+# Relative draw weights; the sf3 (Vorbis) soundfonts take ~10x longer to load.
+SOUNDFONT_WEIGHT = {"FluidR3_GM": 0.3, "TimGM6mb": 0.2, "OPL3_FM": 0.2, "FluidR3Mono_GM": 0.15,
+                    "MuseScore_General": 0.15}
 STEMS = {"train": (("all", "no_drums", "drums_only", "drop_one"), (0.6, 0.15, 0.1, 0.15)),
          "eval": (("all", "no_drums"), (0.8, 0.2))}
 
@@ -57,6 +58,7 @@ class Config(BaseConfig):
     tempo_max: float = 180.0
     negative_p: float = 0.25  # train items with a silent or free-time stretch
     whole_negative_p: float = 0.03  # train items with no beat at all
+    soundfonts: list[str] = dataclasses.field(default_factory=lambda: list(SOUNDFONT_WEIGHT))
     workers: int = 2
     install: bool = True
 
@@ -77,6 +79,11 @@ class Config(BaseConfig):
         check_range("whole_negative_p", self.whole_negative_p, low=0.0, high=1.0)
         check_range("workers", self.workers, low=1, high=64)
         check_range("seed", self.seed, low=0)
+        if not self.soundfonts:
+            raise ConfigError("soundfonts is empty: name at least one of "
+                              f"{list(SOUNDFONT_WEIGHT)}.")
+        for name in self.soundfonts:
+            check_choice("soundfonts", name, SOUNDFONT_WEIGHT)
         if not self.version or "/" in self.version:
             raise ConfigError(f"version={self.version!r} must be a plain folder name.")
 
@@ -104,9 +111,13 @@ def ensure_packages(install: bool) -> None:
     print(f"installing Debian packages: {' '.join(missing)}", file=sys.stderr, flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
-    subprocess.run([*apt, "update", "-qq"], check=True, env=env)
-    subprocess.run([*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
-                   check=True, env=env)
+    try:
+        subprocess.run([*apt, "update", "-qq"], check=True, env=env)
+        subprocess.run([*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
+                       check=True, env=env)
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        raise FileNotFoundError(f"Could not install {' '.join(missing)} with apt-get ({e}). "
+                                "Install them as root, then rerun.") from None
     still = missing_tools()
     if still:
         raise FileNotFoundError(f"Debian packages still missing after apt-get: {' '.join(still)}.")
@@ -145,7 +156,7 @@ def sources(cfg: Config) -> dict:
 
 def plan_item(cfg: Config, split: str, index: int, attempt: int, src: dict) -> dict:
     """Every random choice of one item, from (seed, split, index, attempt) alone."""
-    from nrtjax.beats.corpus import PROGRESSIONS, SOUNDFONTS
+    from nrtjax.beats.corpus import PROGRESSIONS
 
     rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index, attempt])
     train = split == "train"
@@ -172,8 +183,8 @@ def plan_item(cfg: Config, split: str, index: int, attempt: int, src: dict) -> d
     spec["transpose"] = int(rng.integers(-5, 7))
     names, probs = STEMS["train" if train else "eval"]
     spec["stems"] = str(rng.choice(names, p=probs))
-    # The sf3 (Vorbis) soundfonts take ~10x longer to load; drawn a little less often.
-    spec["soundfont"] = str(rng.choice(list(SOUNDFONTS), p=SOUNDFONT_P))
+    w = np.array([SOUNDFONT_WEIGHT[k] for k in cfg.soundfonts])
+    spec["soundfont"] = str(rng.choice(cfg.soundfonts, p=w / w.sum()))
     spec["fluid"] = {"gain": float(rng.uniform(0.25, 0.6)), "reverb": bool(rng.random() < 0.5),
                      "chorus": bool(rng.random() < 0.3)}
     spec["clip_s"] = float(rng.uniform(cfg.min_clip_s, cfg.max_clip_s)) if train else cfg.eval_clip_s
@@ -222,21 +233,32 @@ def main(run: Run) -> dict:
         print(f"nrtjax beat_data: {out} is complete already (manifest.json); delete it to rebuild.",
               file=sys.stderr)
         return json.loads((out / "manifest.json").read_text())["summary"]
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not a finished corpus (no manifest.json). "
+                              "Choose another out= or empty it.")
     ensure_packages(cfg.install)
     stage = out.parent / f".{out.name}.partial"
     for s in SPLITS:
         (stage / s).mkdir(parents=True, exist_ok=True)
     src = sources(cfg)
     counts = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+    for s in SPLITS:
+        if counts[s] and not any(src[s].values()):
+            raise ValueError(f"No source piece fell in the {s} split; raise "
+                             f"{'test' if s == 'test' else 'valid'}_fraction.")
     todo = [(s, i) for s in SPLITS for i in range(counts[s])]
     records, rejected = {}, []
     attempts = {k: 0 for k in todo}
     start = time.perf_counter()
     bar = run.progress(total=len(todo), desc="beat_data")
-    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Workers are spawned (not forked: this process has JAX's threads); one worker runs here.
+    pool = (ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"))
+            if cfg.workers > 1 else None)
+    try:
         while todo:
             specs = [plan_item(cfg, s, i, attempts[(s, i)], src[s]) for s, i in todo]
-            results = pool.map(_build, [(sp, str(stage / sp["split"]), cfg.sr) for sp in specs])
+            jobs = [(sp, str(stage / sp["split"]), cfg.sr) for sp in specs]
+            results = pool.map(_build, jobs) if pool else map(_build, jobs)
             retry = []
             for (s, i), sp, rec in zip(todo, specs, results):
                 if "rejected" in rec:
@@ -251,10 +273,13 @@ def main(run: Run) -> dict:
                     records[sp["name"]] = rec
                     bar.update(1)
             todo = retry
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     bar.close()
     manifest = write_manifest(cfg, stage, records, rejected, time.perf_counter() - start)
-    if out.exists():  # an incomplete folder without manifest: replace it
-        shutil.rmtree(out)
+    if out.exists():  # checked empty before the build
+        out.rmdir()
     os.replace(stage, out)
     print(f"nrtjax beat_data: corpus in {out}", file=sys.stderr)
     return manifest["summary"]

@@ -13,7 +13,7 @@ $|\\alpha|/2\\pi \\approx 8\\%$ of $f$, is comparable to the grid spacing (10% f
 over 4 octaves), so the 2 Hz component, which falls between two oscillators (1.91 and
 2.10 Hz), is seen by both. A critical layer ($\\alpha = 0$) responds in a band much narrower
 than the grid spacing, so its profile samples the spectrum only where an oscillator happens
-to sit on a harmonic (6.0 and 8.0 Hz do): run with `alpha=0` to see it (README).
+to sit on a harmonic (6.0 and 8.0 Hz do): run with `alpha=0` to see it (docs/ashle.md).
 
 The amplitude profile is the mean $|z|$ of each oscillator over the second half. The
 detected tempo is the interpolated peak of that profile ([`nrtjax.analysis.resonance_peak`][]);

@@ -15,6 +15,8 @@ import jax.tree_util as jtu
 # results (elementwise arithmetic, no reassociation: fast-math stays off). A CPU without
 # AVX-512 keeps its widest registers. Only CPU computations get them (`filter_jit_tuned`).
 CPU_COMPILER_OPTIONS: dict[str, int] = {"xla_cpu_prefer_vector_width": 512}
+"""XLA:CPU options for 512-bit vectors (AVX-512); top-level `simulate` and `sharded_vmap`
+calls pass them (docs/simulate.md, Compilation)."""
 
 
 def _top_level(args) -> bool:

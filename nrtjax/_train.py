@@ -55,6 +55,7 @@ class TrainState(eqx.Module):
 
 def init_state(model: eqx.Module, optimizer: optax.GradientTransformation, *,
                key: PRNGKeyArray) -> TrainState:
+    """A fresh `TrainState`: `optimizer` initialised on `model`'s arrays, step 0, `key`."""
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     return TrainState(model, opt_state, jnp.asarray(0, jnp.int32), jr.key_data(key))
 

@@ -1,4 +1,4 @@
-"""Build the README's ablation table from train_surrogate runs' metrics.json files.
+"""Build the ablation table of docs/surrogate.md from train_surrogate runs' metrics.json files.
 
 usage: .venv/bin/python scripts/ablation_table.py multirun/train_surrogate/DATE_TIME [...]
 Prints a Markdown table: one row per ablation, mean +- std over seeds of each metric.

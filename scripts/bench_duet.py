@@ -5,7 +5,7 @@
 Streams `seconds` of duet in blocks with parameters that change every block (as the EEG
 mapping does), after one warm-up block (the compile), and prints the per-block compute
 time (p50, p99, max), the part spent in the jitted simulation, and the ratios against the
-two budgets measured in the same run: the 50 ms p99 target of DESIGN.md section 10 and the
+two budgets measured in the same run: the 50 ms p99 target of docs/benchmarks.md and the
 block's own duration (real time).
 """
 

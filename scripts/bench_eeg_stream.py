@@ -4,7 +4,7 @@
 
 Streams an Emotiv Epoc X twin recording (14 channels, 128 Hz, all five states in turn)
 through the EEG pipeline and the duet engine, block by block, on this machine's CPU
-(DESIGN.md section 10 target: p99 block latency < 50 ms on 2 CPU cores). A block's latency
+(docs/benchmarks.md target: p99 block latency < 50 ms on 2 CPU cores). A block's latency
 is its compute time: filtering, Welch band powers, artefact masks, biomarkers, state,
 parameters, and the engine's simulation and synthesis of the block's audio. The EEG half
 alone is timed too, in the same run, so the share of each half is visible.

@@ -1,6 +1,6 @@
 """Benchmark: nrtjax GrFNN simulation against the NumPy loops a researcher would write.
 
-Cases (DESIGN.md section 10), all measured in this one run so the ratios are fair:
+Cases (targets in docs/benchmarks.md), all measured in this one run so the ratios are fair:
  1. one 289-oscillator GrFNN (0.25-16 Hz, log), 60 s at 256 Hz, RK4, full trajectory:
     nrt.simulate (fast path), nrt.simulate through diffeqsolve, and a NumPy RK4 loop;
  2. a 256-member sweep over alpha (mean amplitude over the last 30 s per member):
@@ -9,7 +9,7 @@ Cases (DESIGN.md section 10), all measured in this one run so the ratios are fai
     runs through nrt.sharded_vmap, and once more as a plain jax.jit(jax.vmap(...));
  3. jax.grad of a loss on the 60 s run vs the forward run (w.r.t. alpha; then w.r.t. all 8
     parameters, also through diffeqsolve's RecursiveCheckpointAdjoint for comparison), each
-    jitted with compiler_options=nrt.CPU_COMPILER_OPTIONS as the README recommends.
+    jitted with compiler_options=nrt.CPU_COMPILER_OPTIONS as docs/simulate.md recommends.
 Timings are warm (compiled once before timing), best of `--repeats` for nrtjax and the NumPy
 loops alike (the vectorised NumPy sweep, about a minute, is timed once).
 
@@ -128,7 +128,7 @@ def main():
         return jnp.mean(jnp.abs(ys), axis=0)
 
     # nrt.sharded_vmap (the sweep job's path) compiles with nrt.CPU_COMPILER_OPTIONS; a plain
-    # jax.jit of jax.vmap compiles with XLA's defaults unless given them, as the README says.
+    # jax.jit of jax.vmap compiles with XLA's defaults unless given them, as docs/simulate.md says.
     sweep = nrt.sharded_vmap(one)
     sweep_plain = jax.jit(jax.vmap(one))
     t_sweep = best_time(lambda: sweep(jnp.asarray(alphas)), args.repeats)

@@ -1,4 +1,4 @@
-"""The surrogate's tuning sets (never the held-out songs): the numbers behind the README's
+"""The surrogate's tuning sets (never the held-out songs): the numbers behind docs/surrogate.md's
 model choices.
 
 usage:

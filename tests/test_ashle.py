@@ -15,7 +15,7 @@ FS = 500.0
 
 def numpy_euler(f0, period, duration, *, lambda1=4.0, lambda2=2.0, gamma=0.02, a=1.0, b=-1.0,
                 forcing=1.0, fs=FS):
-    """Forward Euler written directly from Roman et al. (2023) / DESIGN.md section 4."""
+    """Forward Euler written directly from Roman et al. (2023), as in docs/concepts.md."""
     h = 1.0 / fs
     n = int(round(duration * fs))
     t = np.arange(n + 1) * h

@@ -1,4 +1,4 @@
-"""`nrtjax eeg_duet`: the file contract of DESIGN.md section 8, for the twin and a file."""
+"""`nrtjax eeg_duet`: the file contract of docs/duets.md, for the twin and a file."""
 
 import csv
 import json

@@ -1,6 +1,6 @@
 """Each rhythm experiment at reduced size through its Hydra config; metrics.json fields checked.
 
-The full-size runs (the README numbers) are marked slow.
+The full-size runs (the numbers in docs/ashle.md) are marked slow.
 """
 
 import importlib

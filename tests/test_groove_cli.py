@@ -1,4 +1,4 @@
-"""`nrtjax groove audio=PATH out=DIR`: the file contract of DESIGN.md section 8, mix
+"""`nrtjax groove audio=PATH out=DIR`: the file contract of docs/beats.md, mix
 headroom, and every bad input (clear error naming file and problem, exit non-zero,
 nothing written into out)."""
 

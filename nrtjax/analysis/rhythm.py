@@ -1,6 +1,6 @@
 """Rhythm readouts of an oscillator tapping along: taps, asynchrony, drift, PLV, entrainment.
 
-Definitions (used by every experiment and by the README table; all times in seconds):
+Definitions (used by every experiment and by the table in docs/ashle.md; all times in seconds):
 
 - **Tap times**: the local maxima of $\\mathrm{Re}\\,z$ of the motor oscillator (Roman et al.
   2023), refined by a parabola through each peak and its neighbours. Only peaks with

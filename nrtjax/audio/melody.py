@@ -37,6 +37,7 @@ SCALES: dict[str, tuple[int, ...]] = {
     "whole_tone": (0, 2, 4, 6, 8, 10),
     "chromatic": tuple(range(12)),
 }
+"""Scale name -> semitone offsets from the root within one octave."""
 
 
 def hopf_rho(sigma: float = 10.0, beta: float = 8.0 / 3.0) -> float:

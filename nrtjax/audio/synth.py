@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 DRUMS = ("kick", "snare", "hat")
+"""The synthesised drum voices; an instrument is named by its name here or its index."""
 _ATTACK_S = 0.001
 
 

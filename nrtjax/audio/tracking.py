@@ -2,7 +2,7 @@
 output at the pulse forces an ASHLE motor oscillator, whose phase is the beat clock.
 
 Why the detour through the GrFNN: ASHLE does not entrain to a raw onset envelope (a real
-pulse train; DESIGN.md section 7 measured 11% of songs locking). It locks to a forcing
+pulse train; 11% of songs locked, docs/concepts.md, ASHLE). It locks to a forcing
 that carries the beat phase, like a complex metronome $e^{i 2\\pi t/T}$. A linear,
 damped GrFNN layer driven by the envelope is a constant-Q bank of resonators (Scheirer
 1998; Large, Almonte & Velasco 2010): the oscillator at the beat rate $f$ converges to

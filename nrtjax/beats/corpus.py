@@ -31,9 +31,14 @@ from nrtjax.audio.beat_eval import grid_delay
 
 
 MMA_LIB = Path("/usr/share/mma/lib")
-MIDI_SOURCES = {  # Debian package -> folder of its MIDI files
+MIDI_SOURCES = {  # Debian package -> folder of its MIDI files (game music, MMA's examples)
     "mma": Path("/usr/share/doc/mma/examples"),
     "planetblupi-music-midi": Path("/usr/share/planetblupi/music"),
+    "simutrans-data": Path("/usr/share/games/simutrans/music"),
+    "freedink-data": Path("/usr/share/games/dink/dink/Sound"),
+    "kobodeluxe-data": Path("/usr/share/kobo-deluxe/sfx"),
+    "liquidwar-data": Path("/usr/share/games/liquidwar/music"),
+    "pinball-table-hurd-data": Path("/usr/share/games/pinball/hurd"),
 }
 # Soundfonts: name -> (path, Debian package). MuseScore_General_Lite is the same file as
 # MuseScore_General and default-GM a link to FluidR3_GM, so neither is listed.
@@ -219,16 +224,19 @@ def grid_fit(onsets: np.ndarray, beats: np.ndarray, *, tolerance: float = 0.03) 
 # --- MIDI-side augmentation ------------------------------------------------------------------
 
 
-def tempo_warp(end: float, r0: float, r1: float, *, step: float = 0.05):
+def tempo_warp(end: float, r0: float, r1: float, *, step: float = 0.25):
     """Anchor times mapping the original timeline onto one whose tempo is multiplied by a
     factor ramping linearly from `r0` (at 0) to `r1` (at `end`): new(t) = int_0^t ds / r(s).
 
     **Returns:** `(original_times, new_times)` for `PrettyMIDI.adjust_times` and
     `np.interp`."""
+    if abs(r1 - r0) < 1e-12:
+        t = np.array([0.0, end])
+        return t, t / r0
+    # Anchors every `step` s; between them the map is linear (its curvature over 0.25 s
+    # moves a note by well under a millisecond). Notes and beats use the same anchors.
     t = np.linspace(0.0, end, max(int(np.ceil(end / step)), 2) + 1)
     r = r0 + (r1 - r0) * t / end
-    if abs(r1 - r0) < 1e-12:
-        return t, t / r0
     # Exact integral of 1/r for linear r: (end / (r1 - r0)) * log(r(t) / r0).
     return t, end / (r1 - r0) * np.log(r / r0)
 
@@ -303,6 +311,24 @@ def silence_notes(pm, start: float, stop: float) -> None:
 # --- rendering and audio-side augmentation ---------------------------------------------------
 
 
+def constant_tempo(pm, *, resolution: int = 960):
+    """The same notes, controllers and programs on a single-tempo timeline (120 BPM,
+    `resolution` ticks a quarter: 0.5 ms a tick).
+
+    fluidsynth's MIDI player applies a tempo change at the start of its next audio buffer,
+    not at the change's own tick, so a file with many tempo events (a tempo ramp, or
+    `PrettyMIDI.adjust_times`) drifts from the times pretty_midi reads from it: tens of
+    ms after a few seconds. Without tempo events the rendered notes sit where the
+    annotation says, up to the player's buffer (64 samples)."""
+    import copy
+
+    import pretty_midi
+
+    out = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
+    out.instruments = [copy.deepcopy(inst) for inst in pm.instruments]
+    return out
+
+
 def render(pm, soundfont: str, sr: int, *, gain: float = 0.4, reverb: bool = False,
            chorus: bool = False, workdir: Path | None = None) -> np.ndarray:
     """Render a PrettyMIDI with fluidsynth; mono float32 at `sr`.
@@ -360,13 +386,17 @@ def add_reverb(x: np.ndarray, sr: int, rt60: float, wet: float, rng: np.random.G
 
 def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
     """White, pink (1/f) or brown (1/f^2) noise of unit RMS."""
-    w = rng.standard_normal(n)
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    m = next_fast_len(n, real=True)  # an FFT of a large prime length takes seconds
+    w = rng.standard_normal(m)
     if colour != "white":
-        spec = np.fft.rfft(w)
+        spec = rfft(w)
         f = np.arange(spec.size, dtype=np.float64)
         f[0] = 1.0
         spec /= f ** (0.5 if colour == "pink" else 1.0)
-        w = np.fft.irfft(spec, n)
+        w = irfft(spec, m)
+    w = w[:n]
     return w / (np.sqrt(np.mean(w**2)) + 1e-12)
 
 
@@ -398,18 +428,31 @@ def read_beats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return t, np.asarray(numbers, int)
 
 
+_LICENCE_WORDS = (  # free-text copyright files: the licences they name
+    (r"MIT licen[cs]e", "MIT"), (r"GNU General Public License,? (version )?2", "GPL-2"),
+    (r"GNU General Public License,? (version )?3", "GPL-3"),
+    (r"GNU Lesser General Public License", "LGPL"), (r"creativecommons.org/licenses/by/3.0", "CC-BY-3.0"),
+    (r"provided 'as-is', without any express or implied", "zlib-style"),
+    (r"Permission is hereby granted, free of charge", "MIT"),
+)
+
+
 def licence(package: str) -> str:
-    """The licence(s) named by `License:` lines of /usr/share/doc/PKG/copyright."""
+    """The licences named in /usr/share/doc/PKG/copyright (its `License:` lines, or the
+    licences a free-text file names), followed by the file's path."""
     path = Path("/usr/share/doc") / package / "copyright"
     if not path.exists():
-        return "unknown (no /usr/share/doc/%s/copyright)" % package
+        return f"unknown (no {path})"
+    text = path.read_text(errors="replace")
     names = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("License:"):
+    for line in text.splitlines():
+        if line.startswith(("License:", "Licence:")):
             name = line.split(":", 1)[1].strip()
             if name and name not in names:
                 names.append(name)
-    return ", ".join(names) if names else "see /usr/share/doc/%s/copyright" % package
+    if not names:
+        names = [n for pat, n in _LICENCE_WORDS if re.search(pat, text, re.I)]
+    return f"{', '.join(names) or 'see'} ({path})"
 
 
 def missing_tools() -> list[str]:
@@ -428,8 +471,16 @@ def load_source(source: dict, workdir: Path):
     """The source piece as PrettyMIDI with its beat times and beat-in-bar numbers.
 
     MMA grooves are written as a song long enough for a 40 s clip plus an offset."""
+    import warnings
+
     import pretty_midi
 
+    with warnings.catch_warnings():  # pretty_midi warns about meta events on other tracks
+        warnings.simplefilter("ignore")
+        return _load_source(source, workdir, pretty_midi)
+
+
+def _load_source(source: dict, workdir: Path, pretty_midi):
     if source["kind"] == "mma":
         g = Groove(**source["groove"])
         bpm = source["beat_bpm"]
@@ -482,7 +533,7 @@ def make_item(spec: dict, directory: Path, sr: int) -> dict:
         beats, numbers = beats[keep], numbers[keep]
         # A piece shorter than the clip gives a shorter clip (down to 15 s), never silence.
         clip = min(spec["clip_s"], round(last + 1.0, 3))
-        if clip < 15.0:
+        if clip < min(15.0, spec["clip_s"]):
             return {"rejected": f"piece too short ({last:.1f} s of notes)"}
         room = max(0.0, min(last, beats[-1] if beats.size else 0.0) - clip)
         offset = spec["offset_u"] * room
@@ -509,6 +560,7 @@ def make_item(spec: dict, directory: Path, sr: int) -> dict:
         for inst in pm.instruments:  # nothing after the clip needs rendering
             inst.notes = [n for n in inst.notes if n.start < stop]
         fl = spec["fluid"]
+        pm = constant_tempo(pm)
         audio = render(pm, SOUNDFONTS[spec["soundfont"]][0], sr, gain=fl["gain"],
                        reverb=fl["reverb"], chorus=fl["chorus"], workdir=Path(d))
     i0, n = int(round(offset * sr)), int(round(clip * sr))

@@ -22,6 +22,7 @@ FILES = (
     "scheurich2018_asynchrony.csv", "scheurich2018_smt.csv", "zamm2018_rates.csv",
     "zamm2018_drift.csv", "consonance_helmholtz.csv", "consonance_bones2015.csv",
 )
+"""The shipped CSV files `load` accepts."""
 
 
 def _column(values: list[str]) -> np.ndarray:

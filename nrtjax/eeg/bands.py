@@ -13,6 +13,7 @@ BANDS: dict[str, tuple[float, float]] = {
     "high_beta": (20.0, 30.0),
     "low_beta": (13.0, 20.0),
 }
+"""Band name -> (low, high) edges in Hz, as used for the band powers and biomarkers."""
 
 
 def welch_psd(x: np.ndarray, fs: float, *, nperseg: int) -> tuple[np.ndarray, np.ndarray]:

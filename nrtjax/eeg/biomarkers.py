@@ -22,6 +22,7 @@ from .bands import BANDS, sliding_band_powers
 from .io import EEGRecording, filter_eeg
 
 BIOMARKERS = ("engagement", "relaxation", "stress", "attention")
+"""The biomarker names, in the order of the last axis of the biomarker arrays."""
 _B = {name: i for i, name in enumerate(BANDS)}
 
 

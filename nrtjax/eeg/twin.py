@@ -11,8 +11,10 @@ from .io import EEGRecording
 
 EPOC_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4",
                  "F8", "AF4")
+"""The Emotiv Epoc X's 14 channels (10-20 names), in the twin's channel order."""
 EPOC_FS = 128.0
 STATES = ("stressed", "focused", "relaxed_awake", "meditative", "drowsy")
+"""The cognitive states the twin simulates (the baseline, `"neutral"`, is separate)."""
 BASELINE = "neutral"
 
 # Source topographies (weights on the 14 Epoc channels, in EPOC_CHANNELS order).

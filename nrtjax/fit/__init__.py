@@ -1,4 +1,4 @@
-"""Fitting model parameters to subject data by gradient (DESIGN.md section 6).
+"""Fitting model parameters to subject data by gradient (docs/fitting.md).
 
 `fit` optimises named parameters with optax, vmapped over subjects, and returns fitted
 values, loss curves, Laplace standard errors; `identifiability` reads the Hessian.

@@ -1,1 +1,1 @@
-"""nrtjax.plots (see DESIGN.md section 2)."""
+"""nrtjax.plots: the figures the jobs draw, one function per figure."""

@@ -1,4 +1,4 @@
-"""The TCN surrogate of ASHLE (DESIGN.md section 7): ground truth by vmap over synthetic
+"""The TCN surrogate of ASHLE (docs/surrogate.md): ground truth by vmap over synthetic
 songs, a causal TCN with attention, physics-informed losses, training and metrics."""
 
 from .data import (

@@ -1,6 +1,6 @@
 """Ground truth for the surrogate: songs -> phase-carrying forcing -> ASHLE, by vmap.
 
-ASHLE does not entrain to a raw onset envelope (DESIGN.md section 7). The forcing is
+ASHLE does not entrain to a raw onset envelope (docs/concepts.md, ASHLE). The forcing is
 built causally the NRT way: a linear GrFNN layer driven by the onset envelope resonates
 at the beat; a causally tracked resonance peak (with hysteresis, so the read-out does
 not hop between metrical levels) picks a band of oscillators, and the unit phasor of
@@ -56,6 +56,7 @@ ENVELOPE_TAU = 0.03
 # sd of f about its 4 s moving average is 0.037 Hz there (0.040 on the training set).
 ASHLE_SETTINGS = {"f0": 1.8, "lambda1": 1.0, "lambda2": 1.0, "gamma": 0.02, "a": 1.0, "b": -1.0,
                   "forcing": 3.0}
+"""ASHLE's parameters for the surrogate's ground truth (docs/surrogate.md, Ground truth)."""
 
 
 def ground_truth_model() -> ASHLE:

@@ -1,4 +1,4 @@
-"""Surrogate metrics (DESIGN.md section 7), each defined once here, and inference.
+"""Surrogate metrics (docs/surrogate.md), each defined once here, and inference.
 
 All metrics are computed after a start-up of `startup` seconds (5 s by default) so that
 the ASHLE transient from its initial state does not dominate.

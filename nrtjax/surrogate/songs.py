@@ -21,6 +21,7 @@ TRAIN_PATTERNS: dict[str, list[tuple[int, float]]] = {
     "sparse": [(0, 1.0), (4, 0.9), (8, 0.95), (12, 0.9)],
     "ghosted": [(0, 1.0), (4, 0.95), (7, 0.25), (8, 1.0), (12, 0.95), (15, 0.25), *_HAT8],
 }
+"""Training drum patterns: name -> [(sixteenth step, velocity), ...] over one bar."""
 # Never used in training.
 HELDOUT_PATTERNS: dict[str, list[tuple[int, float]]] = {
     "funk": [(0, 1.0), (3, 0.45), (4, 0.9), (8, 0.9), (10, 0.4), (12, 0.95),
@@ -28,6 +29,7 @@ HELDOUT_PATTERNS: dict[str, list[tuple[int, float]]] = {
     "bossa": [(0, 1.0), (4, 0.85), (6, 0.4), (8, 0.95), (12, 0.85), (13, 0.35),
               *_HAT8],
 }
+"""Held-out drum patterns (never used in training), in the format of `TRAIN_PATTERNS`."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""nrtjax.video: motion in video as rhythm (DESIGN.md section 8).
+"""nrtjax.video: motion in video as rhythm (docs/duets.md).
 
 Read any video OpenCV opens frame by frame, extract motion energy and the vertical
 position of the moving mass, generate stimuli with a known rhythm, and turn the motion

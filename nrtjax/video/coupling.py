@@ -1,7 +1,7 @@
 """From motion to the duet: a phase-carrying drummer forcing, a register, a rhythm measure.
 
 ASHLE locks to a complex forcing that carries the beat's phase, not to a raw pulse
-train (DESIGN.md section 7). The motion energy is therefore first heard by a bank of
+train (docs/concepts.md, ASHLE). The motion energy is therefore first heard by a bank of
 damped canonical oscillators (a GrFNN layer, Large, Almonte & Velasco 2010): the
 oscillators at the motion rhythm resonate, and their amplitude-weighted complex output
 is the forcing. The forcing is causal (built step by step from past motion only).

@@ -21,6 +21,7 @@ from ..io import atomic_path
 
 WIDTH, HEIGHT = 320, 240
 STIMULI = ("ball", "ball_noisy", "grating", "walker")
+"""The names of the generated stimuli `generate` accepts."""
 
 
 @dataclasses.dataclass(frozen=True)
