@@ -13,6 +13,7 @@ from .network import BeatNet
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED = CHECKPOINT_DIR / "beatnet.eqx"
+"""The beat network shipped with nrtjax (its model card is `beatnet.json` beside it)."""
 MODEL_KEYS = ("bands", "hidden", "n_blocks", "kernel", "dropout", "causal")
 
 

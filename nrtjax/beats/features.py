@@ -21,6 +21,7 @@ import numpy as np
 SAMPLE_RATE = 16000  # Hz: the rate the network's features are computed at
 HOP = 160  # samples: SAMPLE_RATE / HOP = 100 frames/s exactly
 FPS = SAMPLE_RATE / HOP
+"""Frames per second of the network's features and activations: exactly 100.0."""
 N_FFT = 1024
 N_BANDS = 64
 FMIN, FMAX = 30.0, 8000.0
