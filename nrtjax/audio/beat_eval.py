@@ -1,13 +1,21 @@
-"""The standard beat-tracking F-measure (MIREX; Dixon 2007; mir_eval.beat.f_measure).
+"""Beat-tracking scores, from mir_eval (Raffel et al. 2014), the field's reference code.
 
-Beats in the first `skip` seconds of both sequences are ignored (the trackers' start-up,
-5 s by convention). An estimated beat is a hit when it lies within `window` seconds of a
-reference beat, each reference beat matching at most one estimate. Precision is hits /
-estimates, recall hits / references, F their harmonic mean.
+`score_beats` gives the usual set: beat F-measure (70 ms window; Dixon 2007), CMLt and
+AMLt (continuity at the annotated and at allowed metrical levels; Hainsworth 2004, Klapuri
+et al. 2006), Cemgil's accuracy (40 ms Gaussian; Cemgil et al. 2001), P-score (McKinney et
+al. 2007), tempo Acc1 (within 4 % of the reference) and Acc2 (also at 2, 3, 1/2 or 1/3 of
+it; Gouyon et al. 2006) and the downbeat F-measure (mir_eval's beat F-measure on the
+downbeats). Beats in the first `skip` seconds of both sequences are left out, as
+`mir_eval.beat.trim_beats` does (5 s by convention: a tracker's start-up).
 """
+
+import warnings
 
 import numpy as np
 from jaxtyping import ArrayLike, Float
+
+METRICS = ("f_measure", "cmlt", "amlt", "cemgil", "p_score", "tempo_acc1", "tempo_acc2",
+           "downbeat_f")
 
 
 def _check(name: str, beats) -> np.ndarray:
@@ -19,58 +27,110 @@ def _check(name: str, beats) -> np.ndarray:
     return b
 
 
-def beat_hits(reference: np.ndarray, estimate: np.ndarray, window: float) -> int:
-    """The largest number of one-to-one matches with |reference - estimate| <= window.
-
-    Each reference beat is compatible with a contiguous, monotonically moving range of
-    sorted estimates, so matching greedily from the left is optimal (two pointers).
-    """
-    i = j = hits = 0
-    tol = window + 1e-9
-    while i < reference.size and j < estimate.size:
-        d = estimate[j] - reference[i]
-        if abs(d) <= tol:
-            hits += 1
-            i += 1
-            j += 1
-        elif d < 0:
-            j += 1
-        else:
-            i += 1
-    return hits
+def _trim(name: str, beats, skip: float, *, required: bool) -> np.ndarray:
+    b = _check(name, beats)
+    b = b[b >= skip]
+    if required and b.size == 0:
+        raise ValueError(f"No {name.lower()} beats after {skip:g} s: the score is undefined. "
+                         "Score a longer excerpt, or lower skip.")
+    return b
 
 
 def f_measure(
     reference: Float[ArrayLike, " n"], estimate: Float[ArrayLike, " m"], *,
     window: float = 0.07, skip: float = 5.0,
 ) -> float:
-    """Beat F-measure of `estimate` against `reference` (times in seconds, sorted).
+    """Beat F-measure of `estimate` against `reference` (times in seconds, sorted):
+    `mir_eval.beat.f_measure` after dropping the beats before `skip` from both.
 
-    **Arguments:**
-
-    - `reference`, `estimate`: beat times in seconds, increasing.
-    - `window`: tolerance in seconds on either side (default 70 ms).
-    - `skip`: beats before this time are discarded from both (default 5 s).
+    An estimate is a hit within `window` s of a reference beat, each reference beat
+    matching at most one estimate; F is the harmonic mean of hits/estimates and
+    hits/references.
 
     **Returns:** F in [0, 1]; 0 when there is no estimate after `skip`.
 
     **Raises:** `ValueError` for unsorted or non-finite times, or when no reference beat
     lies after `skip` (the score would be undefined).
     """
-    ref = _check("Reference", reference)
-    est = _check("Estimated", estimate)
-    ref = ref[ref >= skip]
-    est = est[est >= skip]
-    if ref.size == 0:
-        raise ValueError(f"No reference beats after {skip:g} s: the F-measure is undefined.")
+    import mir_eval
+
+    ref = _trim("Reference", reference, skip, required=True)
+    est = _trim("Estimated", estimate, skip, required=False)
     if est.size == 0:
         return 0.0
-    hits = beat_hits(ref, est, window)
-    if hits == 0:
-        return 0.0
-    precision = hits / est.size
-    recall = hits / ref.size
-    return 2 * precision * recall / (precision + recall)
+    return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=window))
+
+
+def tempo_accuracy(reference_bpm: float, estimate_bpm: float, *,
+                   tolerance: float = 0.04) -> tuple[float, float]:
+    """Acc1 (estimate within `tolerance` of the reference tempo, relative) and Acc2 (or of
+    2, 3, 1/2 or 1/3 times it), each 1.0 or 0.0.
+
+    **Raises:** `ValueError` for a non-positive or non-finite reference tempo."""
+    if not (np.isfinite(reference_bpm) and reference_bpm > 0):
+        raise ValueError(f"Reference tempo {reference_bpm!r} BPM must be positive and finite.")
+    if not (np.isfinite(estimate_bpm) and estimate_bpm > 0):
+        return 0.0, 0.0
+    ok = [abs(estimate_bpm - f * reference_bpm) <= tolerance * f * reference_bpm
+          for f in (1.0, 2.0, 3.0, 1 / 2, 1 / 3)]
+    return float(ok[0]), float(any(ok))
+
+
+def beat_tempo(beats: Float[ArrayLike, " n"]) -> float:
+    """Tempo in BPM from the median inter-beat interval (NaN for fewer than two beats)."""
+    b = _check("Beat", beats)
+    return float(60.0 / np.median(np.diff(b))) if b.size >= 2 else float("nan")
+
+
+def score_beats(
+    reference: Float[ArrayLike, " n"], estimate: Float[ArrayLike, " m"], *,
+    reference_downbeats: Float[ArrayLike, " p"] | None = None,
+    estimate_downbeats: Float[ArrayLike, " q"] | None = None,
+    estimate_tempo: float | None = None, skip: float = 5.0,
+) -> dict[str, float]:
+    """Every score in `METRICS` of one estimate against one annotation.
+
+    **Arguments:**
+
+    - `reference`, `estimate`: beat times in seconds, increasing.
+    - `reference_downbeats`, `estimate_downbeats`: downbeat times; `downbeat_f` is NaN
+        unless both are given and the reference has a downbeat after `skip`.
+    - `estimate_tempo`: the tracker's tempo in BPM; by default the median inter-beat
+        interval of `estimate`. The reference tempo is always the median inter-beat
+        interval of `reference` after `skip`.
+    - `skip`: beats before this time are left out of every score (default 5 s).
+
+    **Returns:** `{metric: value}`, each in [0, 1] (or NaN as said above).
+
+    **Raises:** `ValueError` for unsorted or non-finite times, or fewer than two reference
+    beats after `skip`.
+    """
+    import mir_eval
+
+    ref = _trim("Reference", reference, skip, required=True)
+    if ref.size < 2:
+        raise ValueError(f"Only one reference beat after {skip:g} s: the continuity and "
+                         "tempo scores are undefined. Score a longer excerpt.")
+    est = _trim("Estimated", estimate, skip, required=False)
+    out = dict.fromkeys(METRICS, 0.0)
+    with warnings.catch_warnings():  # mir_eval warns about empty or short estimates
+        warnings.simplefilter("ignore", UserWarning)
+        if est.size:
+            out["f_measure"] = float(mir_eval.beat.f_measure(ref, est))
+            out["cemgil"] = float(mir_eval.beat.cemgil(ref, est)[0])
+            out["p_score"] = float(mir_eval.beat.p_score(ref, est))
+            _, cmlt, _, amlt = mir_eval.beat.continuity(ref, est)
+            out["cmlt"], out["amlt"] = float(cmlt), float(amlt)
+        tempo = estimate_tempo if estimate_tempo is not None else beat_tempo(
+            _check("Estimated", estimate))
+        out["tempo_acc1"], out["tempo_acc2"] = tempo_accuracy(beat_tempo(ref), float(tempo))
+        out["downbeat_f"] = float("nan")
+        if reference_downbeats is not None and estimate_downbeats is not None:
+            rd = _trim("Reference downbeat", reference_downbeats, skip, required=False)
+            ed = _trim("Estimated downbeat", estimate_downbeats, skip, required=False)
+            if rd.size:
+                out["downbeat_f"] = float(mir_eval.beat.f_measure(rd, ed)) if ed.size else 0.0
+    return out
 
 
 def grid_delay(

@@ -19,7 +19,7 @@ from scipy.ndimage import uniform_filter1d
 
 from ..analysis import phase_crossings
 from .drum_events import DrumEvents, drum_events
-from .features import AudioInfo, OnsetEnvelope, onset_envelope_file
+from .features import AudioInfo, OnsetEnvelope, iter_audio_blocks, onset_envelope_file
 from .tracking import TrackerSettings, Tracking, track
 
 
@@ -215,3 +215,52 @@ def extract_groove(
     env, info = onset_envelope_file(path, block_s=block_s)
     return extract_groove_envelope(env, settings=settings, refine=refine, chunk_s=chunk_s,
                                    progress=progress), info
+
+
+def groove_from_beats(beats: np.ndarray, envelope: OnsetEnvelope, tracking: Tracking, *,
+                      duration: float) -> Groove:
+    """A [`Groove`][] around beats found by another tracker: tempo from the beat intervals,
+    drum events from the onset envelope (read at the envelope's latency, placed at the
+    beats)."""
+    beats = np.asarray(beats, np.float64)
+    if beats.size < 2:
+        raise ValueError("Fewer than two beats were found: the recording has no steady pulse "
+                         "the tracker can follow.")
+    tempo = float(60.0 * (beats.size - 1) / (beats[-1] - beats[0]))
+    lat = float(envelope.latency)  # the envelope peaks `-lat` s before the onset
+    events = drum_events(beats + lat, envelope.values, envelope.fs,
+                         duration=duration + lat)
+    events = events._replace(times=events.times - lat)
+    return Groove(beats, tempo, 0.0, envelope, tracking, events)
+
+
+def extract_groove_network(
+    path: str | os.PathLike, *, checkpoint: str | os.PathLike | None = None,
+    decoder: str = "oscillator", settings: TrackerSettings = TrackerSettings(),
+    block_s: float = 30.0, chunk_s: float = 20.0, progress=None,
+):
+    """Groove extraction with the learned beat tracker ([`nrtjax.beats.track_beats`][]):
+    the beat network's activation, decoded by `decoder` (`"oscillator"`: GrFNN + ASHLE;
+    `"hmm"`: the bar-pointer HMM), gives the beats; the onset envelope gives the drum
+    events' groove pattern, as in [`extract_groove`][].
+
+    `Groove.tracking` is the resonance + motor tracker ([`track`][]) driven by the beat
+    activation instead of the onset envelope (the GrFNN profile, ASHLE's phase and
+    frequency, the forcing phase), for the figure and the groove metrics; the beats are
+    the decoder's. `phase_offset` is 0 (no read-out offset).
+
+    **Returns:** `(groove, info, beat_track)` with the decoder's
+    [`nrtjax.beats.BeatTrack`][] (downbeats, the decoder's tempo).
+
+    **Raises:** as [`extract_groove`][], and `FileNotFoundError`/`ValueError` for a missing
+    or mismatched `checkpoint`.
+    """
+    from ..beats.track import beat_activation, decode
+
+    env, info = onset_envelope_file(path, block_s=block_s)
+    audio = np.concatenate(list(iter_audio_blocks(info, block_s=block_s)))
+    act = beat_activation(audio, info.sr, checkpoint=checkpoint)
+    del audio
+    bt = decode(act, decoder)
+    tr = track(act.beat, act.fps, settings=settings, chunk_s=chunk_s, progress=progress)
+    return groove_from_beats(bt.beats, env, tr, duration=info.duration), info, bt

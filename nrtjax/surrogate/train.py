@@ -1,58 +1,30 @@
-"""Training: optax AdamW with warmup + cosine and clipping, one jitted step, exact resume."""
+"""The surrogate's training step: crops, loss and one optimizer update, jitted as one.
 
-import dataclasses
+The optimizer, train state, checkpoints, resume and NaN stop are shared with the other
+networks in `nrtjax._train` (re-exported here).
+"""
+
 from collections.abc import Callable
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-import numpy as np
 import optax
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import PRNGKeyArray
 
-from ..io import atomic_path
+from .._train import (  # noqa: F401  (the surrogate's public training API)
+    NonFiniteLossError as NonFiniteLossError,
+    TrainLog as TrainLog,
+    TrainState as TrainState,
+    init_state as init_state,
+    load_state as load_state,
+    make_optimizer as make_optimizer,
+    save_state as save_state,
+    train as train,
+)
 from .losses import LossWeights, total_loss
 from .tcn import TCN
-
-
-def make_optimizer(*, lr: float, total_steps: int, warmup_steps: int, weight_decay: float,
-                   clip_norm: float) -> optax.GradientTransformation:
-    """Gradient clipping, then AdamW on a warmup + cosine-decay schedule.
-
-    **Arguments:** `lr` peak learning rate; `total_steps` schedule length;
-    `warmup_steps` linear warmup from 0; `weight_decay` AdamW decay; `clip_norm` global
-    gradient-norm clip.
-    """
-    if warmup_steps > 0:
-        schedule = optax.warmup_cosine_decay_schedule(
-            lr / warmup_steps, lr, warmup_steps=warmup_steps,
-            decay_steps=max(total_steps, warmup_steps + 1), end_value=lr * 0.02)
-    else:
-        schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1), alpha=0.02)
-    return optax.chain(optax.clip_by_global_norm(clip_norm),
-                       optax.adamw(schedule, weight_decay=weight_decay))
-
-
-class TrainState(eqx.Module):
-    """Everything a resumed run needs: model, optimizer state, step count and PRNG key
-    (stored as raw key data so it serialises)."""
-
-    model: TCN
-    opt_state: optax.OptState
-    step: Array
-    key_data: Array
-
-    @property
-    def key(self) -> PRNGKeyArray:
-        return jr.wrap_key_data(self.key_data)
-
-
-def init_state(model: TCN, optimizer: optax.GradientTransformation, *, key: PRNGKeyArray) -> TrainState:
-    """A fresh `TrainState`: `optimizer` initialised on `model`'s arrays, step 0, `key`."""
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    return TrainState(model, opt_state, jnp.asarray(0, jnp.int32), jr.key_data(key))
 
 
 def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, warm: int,
@@ -130,70 +102,3 @@ def make_step_fn(optimizer: optax.GradientTransformation, weights: LossWeights, 
         return TrainState(model, opt_state, state.step + 1, jr.key_data(key)), loss, parts
 
     return step
-
-
-def save_state(path: str | Path, state: TrainState) -> Path:
-    """Serialise a TrainState with `eqx.tree_serialise_leaves`, atomically."""
-    with atomic_path(path) as tmp:
-        eqx.tree_serialise_leaves(tmp, state)
-    return Path(path)
-
-
-def load_state(path: str | Path, like: TrainState) -> TrainState:
-    """Read a TrainState saved by `save_state` into the structure of `like`."""
-    try:
-        return eqx.tree_deserialise_leaves(path, like)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"Checkpoint {path} does not match this configuration or is corrupt "
-                         f"({e}). Use the config it was trained with, or delete it.") from e
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or inf."""
-
-
-@dataclasses.dataclass
-class TrainLog:
-    losses: list[float] = dataclasses.field(default_factory=list)
-    parts: list[dict] = dataclasses.field(default_factory=list)
-
-
-def train(state: TrainState, data: dict, step_fn: Callable, *, steps: int,
-          checkpoint: str | Path | None = None, checkpoint_every: int = 100,
-          progress: bool = True, on_log: Callable[[int, dict], None] | None = None,
-          log_every: int = 10) -> tuple[TrainState, TrainLog]:
-    """Run `step_fn` until `state.step == steps`, checkpointing every `checkpoint_every`.
-
-    If `checkpoint` exists it is resumed from (exactly: same data, key and optimizer
-    state give bit-identical results). A NaN/inf loss stops training with
-    `NonFiniteLossError`; the checkpoint on disk is then the last good one.
-    """
-    from tqdm.auto import tqdm
-
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_state(checkpoint, state)
-    log = TrainLog()
-    start = int(state.step)
-    bar = tqdm(total=steps, initial=start, disable=not progress, desc="train_surrogate")
-    for i in range(start, steps):
-        new, loss, parts = step_fn(state, data)
-        loss = float(loss)
-        if not np.isfinite(loss):
-            bar.close()
-            where = f"; the last good checkpoint is {checkpoint}" if checkpoint else ""
-            raise NonFiniteLossError(
-                f"Training loss became {loss} at step {i + 1}{where}. Lower the learning "
-                "rate or the clip norm, or check the dataset for NaN.")
-        state = new
-        log.losses.append(loss)
-        bar.update(1)
-        if (i + 1) % log_every == 0:
-            p = {k: float(v) for k, v in parts.items()}
-            log.parts.append({"step": i + 1, "loss": loss, **p})
-            bar.set_postfix(loss=f"{loss:.4f}")
-            if on_log is not None:
-                on_log(i + 1, {"loss": loss, **p})
-        if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == steps):
-            save_state(checkpoint, state)
-    bar.close()
-    return state, log

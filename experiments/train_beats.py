@@ -1,0 +1,241 @@
+"""Train the beat activation network on an annotated corpus (train split; valid for selection)."""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import jax.random as jr
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+
+from experiments._job import BaseConfig, ConfigError, Run, check_range, job  # noqa: E402
+from nrtjax import _train  # noqa: E402
+from nrtjax.beats import checkpoint as ckpt_io  # noqa: E402
+from nrtjax.beats import data as bdata  # noqa: E402
+from nrtjax.beats import train as btrain  # noqa: E402
+from nrtjax.beats.features import FEATURES_ID, FPS, N_BANDS  # noqa: E402
+from nrtjax.beats.network import BeatNet  # noqa: E402
+from nrtjax.io import write_json  # noqa: E402
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    hidden: int = 32
+    n_blocks: int = 8
+    kernel: int = 5
+    dropout: float = 0.1
+    causal: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        check_range("model.hidden", self.hidden, low=1, high=1024)
+        check_range("model.n_blocks", self.n_blocks, low=1, high=14)
+        check_range("model.kernel", self.kernel, low=1, high=31)
+        if self.kernel % 2 == 0:
+            raise ConfigError(f"model.kernel={self.kernel} must be odd.")
+        check_range("model.dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError(f"model.dtype={self.dtype!r}: choose float32 or float64.")
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    steps: int = 3000
+    batch_size: int = 8
+    crop: int = 1500
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    checkpoint_every: int = 250
+    patience: int = 0
+    max_minutes: float = 0.0
+
+    def __post_init__(self):
+        check_range("optim.steps", self.steps, low=1)
+        check_range("optim.batch_size", self.batch_size, low=1)
+        check_range("optim.crop", self.crop, low=16)
+        check_range("optim.lr", self.lr, low=0.0, low_open=True, high=1.0)
+        check_range("optim.warmup_steps", self.warmup_steps, low=0)
+        check_range("optim.weight_decay", self.weight_decay, low=0.0)
+        check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
+        check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
+        check_range("optim.patience", self.patience, low=0)
+        check_range("optim.max_minutes", self.max_minutes, low=0.0)
+
+
+@dataclasses.dataclass
+class LossConfig:
+    pos_weight: float = 1.0
+    downbeat: float = 1.0
+
+    def __post_init__(self):
+        check_range("loss.pos_weight", self.pos_weight, low=0.0, low_open=True)
+        check_range("loss.downbeat", self.downbeat, low=0.0)
+
+
+@dataclasses.dataclass
+class Config(BaseConfig):
+    corpus: str = ""
+    cache_dir: str = "outputs/beat_features"
+    init_from: str = ""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.corpus:
+            raise ConfigError("corpus is required: nrtjax train_beats corpus=DIR (a folder "
+                              "with a manifest JSON, FLAC files and .beats files).")
+
+
+def load_data(cfg: Config) -> tuple[dict, dict, dict]:
+    """Train and valid splits (features cached) and the corpus's identity."""
+    items, manifest = bdata.read_corpus(cfg.corpus)
+    digest = bdata.manifest_hash(manifest)
+    tag = FEATURES_ID
+    train = bdata.cached_split(items, "train", cfg.cache_dir, tag, progress=cfg.progress)
+    valid = bdata.cached_split(items, "valid", cfg.cache_dir, tag, progress=cfg.progress)
+    corpus = {"path": str(cfg.corpus), "manifest_sha256": digest,
+              "version": manifest.get("version", Path(cfg.corpus).name),
+              "n_train": int(train["names"].size), "n_valid": int(valid["names"].size),
+              "train_hours": float(train["x"].shape[1] / FPS / 3600),
+              "train_items": train["names"].tolist(), "valid_items": valid["names"].tolist()}
+    return train, valid, corpus
+
+
+def build_model(cfg: Config, train: dict, key) -> BeatNet:
+    m = cfg.model
+    if cfg.init_from:
+        model = ckpt_io.load_model(cfg.init_from)
+        want = {k: getattr(m, k) for k in ckpt_io.MODEL_KEYS if k != "bands"}
+        have = {k: getattr(model, k) for k in want}
+        if want != have:
+            raise ConfigError(f"init_from={cfg.init_from} has model settings {have}, the config "
+                              f"{want}; set model.* to match it.")
+        return model
+    x = train["x"].astype(np.float64)
+    return BeatNet(bands=N_BANDS, hidden=m.hidden, n_blocks=m.n_blocks, kernel=m.kernel,
+                   dropout=m.dropout, causal=m.causal, mean=x.mean(axis=1),
+                   std=x.std(axis=1) + 1e-3, dtype=jnp.dtype(m.dtype), key=key)
+
+
+class Selection:
+    """Validation after every checkpoint: keeps the best model (by peak-picking F, then
+    loss) in `beatnet.eqx` and the history in `selection.json`, both resumable, and says
+    when to stop (patience, time budget)."""
+
+    def __init__(self, run: Run, valid: dict, weights, card: dict, cfg: Config):
+        self.run, self.valid, self.weights, self.card, self.cfg = run, valid, weights, card, cfg
+        self.curve_path = run.path("loss_curve.json")
+        self.curve = (json.loads(self.curve_path.read_text()) if self.curve_path.exists()
+                      else [])
+        self.path = run.path("selection.json")
+        self.model_path = run.path("beatnet.eqx")
+        self.state = (json.loads(self.path.read_text()) if self.path.exists()
+                      else {"history": [], "best": None, "train_seconds": 0.0})
+        self.t0 = time.perf_counter()
+        self.seconds0 = self.state["train_seconds"]
+
+    def seconds(self) -> float:
+        return self.seconds0 + time.perf_counter() - self.t0
+
+    def __call__(self, state) -> bool:
+        step = int(state.step)
+        train_s = self.seconds()
+        metrics = btrain.evaluate(state.model, self.valid, self.weights, fps=FPS)
+        entry = {"step": step, "train_seconds": train_s, **metrics}
+        self.state["history"].append(entry)
+        best = self.state["best"]
+        score = lambda e: (np.nan_to_num(e["f_peak"]), -e["loss"])
+        if best is None or score(entry) > score(best):
+            self.state["best"] = entry
+            ckpt_io.save_model(self.model_path, state.model, info={
+                **self.card, "valid": entry, "train_seconds": train_s, "step": step})
+        self.state["train_seconds"] = self.seconds()
+        write_json(self.path, self.state)
+        write_json(self.curve_path, self.curve)
+        self.run.log({f"valid_{k}": v for k, v in metrics.items()}, step=step)
+        b = self.state["best"]
+        print(f"train_beats: step {step}: valid loss {metrics['loss']:.4f}, F(peaks) "
+              f"{metrics['f_peak']:.3f}; best step {b['step']} F {b['f_peak']:.3f}", flush=True)
+        o = self.cfg.optim
+        stale = (step - b["step"]) // o.checkpoint_every
+        if o.patience and stale >= o.patience:
+            print(f"train_beats: no improvement in {stale} validations: stopping", flush=True)
+            return True
+        if o.max_minutes and train_s > 60 * o.max_minutes:
+            print(f"train_beats: time budget of {o.max_minutes:g} min reached: stopping",
+                  flush=True)
+            return True
+        return False
+
+
+def loss_figure(log_parts: list[dict], history: list[dict]):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    if log_parts:
+        ax[0].plot([p["step"] for p in log_parts], [p["loss"] for p in log_parts], lw=0.8,
+                   label="train (batch)")
+    ax[0].plot([h["step"] for h in history], [h["loss"] for h in history], "o-", label="valid")
+    ax[0].set(xlabel="step", ylabel="weighted BCE", title="loss")
+    ax[0].legend()
+    ax[1].plot([h["step"] for h in history], [h["f_peak"] for h in history], "o-")
+    ax[1].set(xlabel="step", ylabel="beat F (peak picking)", title="valid F")
+    return fig
+
+
+@job("train_beats", Config)
+def main(run: Run) -> dict:
+    from nrtjax.io import save_figure
+
+    cfg = run.cfg
+    k_model, k_train = jr.split(run.key)
+    train, valid, corpus = load_data(cfg)
+    o = cfg.optim
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(train, o.crop).items()}
+    model = build_model(cfg, train, k_model)
+    optimizer = _train.make_optimizer(lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
+                                      weight_decay=o.weight_decay, clip_norm=o.clip_norm,
+                                      decay_mask=btrain.decay_mask)
+    state = _train.init_state(model, optimizer, key=k_train)
+    weights = btrain.BeatLossWeights(cfg.loss.pos_weight, cfg.loss.downbeat)
+    step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop)
+    card = {"config": dataclasses.asdict(cfg), "corpus": corpus, "fps": FPS,
+            "n_parameters": n_params(model)}
+    if cfg.init_from:  # a warm start: its own card says what it was trained on, and how long
+        card["init_from"] = ckpt_io.model_card(cfg.init_from)
+    select = Selection(run, valid, weights, card, cfg)
+
+    def on_log(i, parts):
+        select.curve.append({"step": i, **parts})
+        run.log(parts, step=i)
+
+    state, _ = _train.train(
+        state, packed, step_fn, steps=o.steps, checkpoint=run.path("train_state.eqx"),
+        checkpoint_every=o.checkpoint_every, progress=cfg.progress, on_log=on_log,
+        on_checkpoint=select, desc="train_beats")
+    save_figure(loss_figure(select.curve, select.state["history"]), run.path("loss_curve.png"))
+    best = select.state["best"]
+    return {"train_seconds": select.seconds(), "steps": int(state.step),
+            "best_step": best["step"], "valid_loss": best["loss"],
+            "valid_f_peak": best["f_peak"], "n_parameters": card["n_parameters"],
+            "corpus_sha256": corpus["manifest_sha256"], "model": str(select.model_path)}
+
+
+def n_params(model) -> int:
+    import equinox as eqx
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    return int(sum(x.size for x in leaves)) - 2 * model.bands  # minus the normalisation
+
+
+if __name__ == "__main__":
+    main()

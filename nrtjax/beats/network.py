@@ -1,0 +1,136 @@
+"""The beat activation network: a temporal convolutional network (TCN) from the mel
+spectrogram to beat and downbeat activations (Davies & Böck 2019; Böck & Davies 2020).
+
+Input: the spectrogram of [`spectrogram`][nrtjax.beats.features.spectrogram], shape
+`(bands, time)` at 100 frames/s, normalised by the training set's per-band mean and
+standard deviation (stored in the model, not trained), with its half-wave rectified first
+difference over time stacked below it (the spectral flux that marks onsets). A kernel-3
+convolution maps the `2 bands` channels to `hidden`, then `n_blocks` residual blocks with
+dilations $1, 2, 4, \\ldots, 2^{n-1}$ (each: dilated convolution, ELU, dropout, 1x1
+convolution, plus the block's input), and a 1x1 head gives two logits per frame, beat and
+downbeat. Non-causal by default (each block's convolution is centred); `causal=True` pads
+on the left only, so the output at frame $t$ sees frames $\\le t$ (for streaming).
+
+The receptive field is $3 + (k - 1)(2^n - 1)$ frames ($k$ the kernel): with $k = 5$ and
+$n = 8$, 1023 frames, about 10 s.
+
+**References:** Davies, M. E. P. & Böck, S. (2019). Temporal convolutional networks for
+musical audio beat tracking. EUSIPCO. Böck, S. & Davies, M. E. P. (2020). Deconstruct,
+analyse, reconstruct: how to improve tempo, beat, and downbeat estimation. ISMIR.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+
+def _padding(kernel: int, dilation: int, causal: bool) -> tuple[int, int]:
+    total = (kernel - 1) * dilation
+    return (total, 0) if causal else (total // 2, total - total // 2)
+
+
+class BeatBlock(eqx.Module):
+    """One residual TCN block: dilated convolution, ELU, dropout, 1x1 convolution, plus
+    the input."""
+
+    conv: eqx.nn.Conv1d
+    mix: eqx.nn.Conv1d
+    dropout: eqx.nn.Dropout
+
+    def __init__(self, hidden: int, kernel: int, dilation: int, dropout: float, *,
+                 causal: bool, dtype=None, key: PRNGKeyArray):
+        k1, k2 = jr.split(key)
+        self.conv = eqx.nn.Conv1d(hidden, hidden, kernel, dilation=dilation,
+                                  padding=(_padding(kernel, dilation, causal),), dtype=dtype,
+                                  key=k1)
+        self.mix = eqx.nn.Conv1d(hidden, hidden, 1, dtype=dtype, key=k2)
+        self.dropout = eqx.nn.Dropout(dropout)
+
+    def __call__(self, x: Float[Array, "hidden time"], *, key: PRNGKeyArray | None,
+                 inference: bool) -> Float[Array, "hidden time"]:
+        h = self.dropout(jax.nn.elu(self.conv(x)), key=key, inference=inference)
+        return x + self.mix(h)
+
+
+class BeatNet(eqx.Module):
+    """Spectrogram -> beat and downbeat logits, shape `(2, time)` (row 0 beat, row 1
+    downbeat); `jax.nn.sigmoid` of them are the activations."""
+
+    mean: Float[Array, " bands"]
+    std: Float[Array, " bands"]
+    inp: eqx.nn.Conv1d
+    blocks: list[BeatBlock]
+    head: eqx.nn.Conv1d
+    bands: int = eqx.field(static=True)
+    hidden: int = eqx.field(static=True)
+    n_blocks: int = eqx.field(static=True)
+    kernel: int = eqx.field(static=True)
+    dropout: float = eqx.field(static=True)
+    causal: bool = eqx.field(static=True)
+
+    def __init__(self, *, bands: int, hidden: int = 32, n_blocks: int = 8, kernel: int = 5,
+                 dropout: float = 0.1, causal: bool = False, mean=None, std=None, dtype=None,
+                 key: PRNGKeyArray):
+        """**Arguments:**
+
+        - `bands`: spectrogram bands (input rows).
+        - `hidden`: channels of every block.
+        - `n_blocks`: residual blocks, dilations $1, 2, \\ldots, 2^{n-1}$.
+        - `kernel`: odd kernel size of the dilated convolutions.
+        - `dropout`: dropout rate inside the blocks (training only).
+        - `causal`: left-padded convolutions (output $t$ sees input $\\le t$).
+        - `mean`, `std`: per-band input normalisation, shape `(bands,)` (default 0 and 1).
+        - `key`: PRNG key for the initial weights.
+        """
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel={kernel} must be odd (a centred convolution).")
+        if bands < 1 or hidden < 1 or n_blocks < 1:
+            raise ValueError(f"bands={bands}, hidden={hidden} and n_blocks={n_blocks} must be "
+                             ">= 1.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout} must lie in [0, 1).")
+        dtype = jnp.float32 if dtype is None else dtype
+        keys = jr.split(key, n_blocks + 2)
+        self.mean = jnp.zeros(bands, dtype) if mean is None else jnp.asarray(mean, dtype)
+        self.std = jnp.ones(bands, dtype) if std is None else jnp.asarray(std, dtype)
+        if self.mean.shape != (bands,) or self.std.shape != (bands,):
+            raise ValueError(f"mean and std must have shape ({bands},).")
+        self.inp = eqx.nn.Conv1d(2 * bands, hidden, 3, padding=(_padding(3, 1, causal),),
+                                 dtype=dtype, key=keys[0])
+        self.blocks = [BeatBlock(hidden, kernel, 2 ** i, dropout, causal=causal, dtype=dtype,
+                                 key=keys[i + 1]) for i in range(n_blocks)]
+        self.head = eqx.nn.Conv1d(hidden, 2, 1, dtype=dtype, key=keys[-1])
+        self.bands, self.hidden, self.n_blocks = bands, hidden, n_blocks
+        self.kernel, self.dropout, self.causal = kernel, dropout, causal
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of input that one output frame depends on."""
+        return 3 + (self.kernel - 1) * (2 ** self.n_blocks - 1)
+
+    def __call__(self, x: Float[Array, "bands time"], *, length=None,
+                 key: PRNGKeyArray | None = None, inference: bool = True) -> Float[Array, "2 time"]:
+        """**Arguments:** `x` the spectrogram; `length` (optional, may be traced): only
+        the first `length` frames are real, the rest padding, and the output on them is
+        exactly that of `x[:, :length]` (every convolution sees zeros past `length`, as
+        its own padding gives), so inputs padded to a few fixed sizes share compilations;
+        `key` for dropout (training, with `inference=False`).
+
+        **Returns:** the beat and downbeat logits.
+        """
+        mean = jax.lax.stop_gradient(self.mean)[:, None]
+        std = jax.lax.stop_gradient(self.std)[:, None]
+        z = (x.astype(self.inp.weight.dtype) - mean) / std
+        flux = jnp.maximum(jnp.diff(z, axis=-1, prepend=z[:, :1]), 0.0)
+        if length is None:
+            cut = lambda a: a
+        else:
+            real = jnp.arange(x.shape[-1])[None, :] < length
+            cut = lambda a: jnp.where(real, a, jnp.zeros((), a.dtype))
+        h = self.inp(cut(jnp.concatenate([z, flux], axis=0)))
+        keys = [None] * self.n_blocks if key is None else list(jr.split(key, self.n_blocks))
+        for block, k in zip(self.blocks, keys):
+            h = block(cut(h), key=k, inference=inference)
+        return self.head(jax.nn.elu(h))

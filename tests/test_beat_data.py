@@ -1,0 +1,193 @@
+"""The beat corpus: annotations against independent oracles, and a tiny end-to-end build.
+
+The oracles: an MMA groove at T beats a minute has a beat every 60/T s (a 6/8 groove
+counts dotted quarters: two a bar); the groove's drum notes fall on those beats in the
+MIDI and, rendered by fluidsynth, in the audio; a tempo ramp's time map has derivative
+1/r(t). Tests that need MMA or fluidsynth (Debian packages; `nrtjax beat_data` installs
+them itself) are skipped with the reason when they are missing.
+"""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from nrtjax.beats import corpus
+
+needs_mma = pytest.mark.skipif(shutil.which("mma") is None or not corpus.MMA_LIB.exists(),
+                               reason="MMA is not installed (Debian package mma)")
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not corpus.Path(corpus.SOUNDFONTS["TimGM6mb"][0]).exists(),
+    reason="fluidsynth or the TimGM6mb soundfont is not installed "
+           "(Debian packages fluidsynth, timgm6mb-soundfont)")
+
+
+def groove(name):
+    found = [g for g in corpus.mma_grooves() if g.name.lower() == name.lower()]
+    assert found, f"groove {name} not in MMA's library"
+    return found[0]
+
+
+def mma_piece(tmp_path, name, bpm, bars=8):
+    import pretty_midi
+
+    g = groove(name)
+    song = corpus.mma_song(g, "C G Am F", beat_bpm=float(bpm), bars=bars, transpose=0, seed=1)
+    pm = pretty_midi.PrettyMIDI(str(corpus.run_mma(song, tmp_path)))
+    return g, pm, *corpus.mma_beats(pm, g, bars)
+
+
+def drum_hits(pm, beats, tol=0.02):
+    """Fraction of beats with a drum note onset within `tol` s."""
+    on = corpus.note_onsets(pm, drums=True)
+    return np.mean([np.min(np.abs(on - b)) <= tol for b in beats])
+
+
+def test_metre_rules():
+    assert corpus._metre(4.0, (4, 4)) == 4 and corpus._metre(3.0, (3, 4)) == 3
+    assert corpus._metre(6.0, (6, 8)) == 2 and corpus._metre(2.0, (6, 8)) == 2
+    assert corpus._metre(4.0, (12, 8)) == 4 and corpus._metre(3.0, (9, 8)) == 3
+    assert corpus._metre(4.0, (3, 4)) is None  # Time and TimeSig disagree: left out
+
+
+def test_beat_numbers_and_tempo_warp():
+    beats = np.arange(10) * 0.5
+    # four beats a bar, downbeats at beats 1, 5 and 9, one pickup beat before them
+    num = corpus.beat_numbers(beats, beats[[1, 5, 9]])
+    np.testing.assert_array_equal(num, [4, 1, 2, 3, 4, 1, 2, 3, 4, 1])
+    t, new = corpus.tempo_warp(20.0, 1.0, 1.0)
+    np.testing.assert_allclose(new, t)
+    t, new = corpus.tempo_warp(20.0, 0.8, 1.2, step=0.01)
+    r = 0.8 + 0.4 * t / 20.0
+    # d new / dt = 1 / r(t): central differences against the analytic derivative
+    np.testing.assert_allclose(np.gradient(new, t)[1:-1], 1 / r[1:-1], rtol=1e-4)
+    assert new[0] == 0.0
+
+
+def test_beats_file_round_trip(tmp_path):
+    p = tmp_path / "x.beats"
+    corpus.write_beats(p, np.array([0.5, 1.0, 1.5]), np.array([1, 2, 3]))
+    t, n = corpus.read_beats(p)
+    np.testing.assert_allclose(t, [0.5, 1.0, 1.5])
+    np.testing.assert_array_equal(n, [1, 2, 3])
+    p.write_text("0.5 1\nzero 2\n")
+    with pytest.raises(ValueError, match="x.beats:2"):
+        corpus.read_beats(p)
+    p.write_text("1.0 1\n0.5 2\n")
+    with pytest.raises(ValueError, match="increase"):
+        corpus.read_beats(p)
+
+
+@needs_mma
+@pytest.mark.parametrize("name, bpm, per_bar", [("50sRock", 120, 4), ("Waltz", 150, 3),
+                                                 ("68Swing", 60, 2), ("68March", 100, 2)])
+def test_mma_beats_oracle(tmp_path, name, bpm, per_bar):
+    """Beats every 60/T s (MMA plays whole-number tempi), bars of `per_bar` beats, drum
+    notes on the beats."""
+    g, pm, beats, num = mma_piece(tmp_path, name, bpm)
+    assert g.beats_per_bar == per_bar
+    np.testing.assert_allclose(np.diff(beats), 60.0 / bpm, atol=2e-3)
+    assert beats[0] == 0.0 and num[0] == 1
+    np.testing.assert_array_equal(num, np.arange(beats.size) % per_bar + 1)
+    assert drum_hits(pm, beats) >= 0.9
+
+
+@needs_mma
+@needs_fluidsynth
+def test_rendered_drums_sit_on_the_warped_beats(tmp_path):
+    """After a tempo ramp, the rendered drum hits are where the annotation says (the
+    fluidsynth tempo-event drift that constant_tempo removes would put them 100+ ms off
+    by the end)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    g, pm, beats, _ = mma_piece(tmp_path, "50sRock", 100, bars=10)
+    orig, new = corpus.tempo_warp(pm.get_end_time() + 1.0, 0.9, 1.2)
+    pm.adjust_times(orig, new)
+    beats = np.interp(beats, orig, new)
+    pm.instruments = [i for i in pm.instruments if i.is_drum]
+    sr = 22050
+    x = corpus.render(corpus.constant_tempo(pm), corpus.SOUNDFONTS["TimGM6mb"][0], sr)
+    y = sosfiltfilt(butter(2, 1000, "highpass", fs=sr, output="sos"), x)
+    env = np.sqrt(np.convolve(y**2, np.ones(22) / 22, "same"))
+    on = np.unique(np.round(corpus.note_onsets(pm, drums=True), 3))
+    assert drum_hits(pm, beats) >= 0.9  # the MIDI's drum notes are on the warped beats
+    lags = np.arange(-0.1, 0.1005, 0.001)
+    found = []
+    for part in (on[on < 8.0], on[on > on[-1] - 8.0]):  # the audio's drums on the MIDI's
+        score = [np.mean(env[np.round((part + lag) * sr).astype(int)]) for lag in lags]
+        found.append(lags[int(np.argmax(score))])
+    # the attack and fluidsynth's 64-sample buffer: a few ms, the same at both ends
+    assert 0.0 <= found[0] <= 0.02 and abs(found[1] - found[0]) <= 0.004
+
+
+@needs_mma
+@needs_fluidsynth
+def test_tiny_build(tmp_path):
+    """A build of a few short clips: files, annotations, manifest, splits, determinism."""
+    from experiments import beat_data
+    from experiments._job import Run, WandbConfig
+
+    def build(out):
+        cfg = beat_data.Config(out=str(out), n_train=3, n_valid=1, n_test=1, min_clip_s=8.0,
+                               max_clip_s=9.0, eval_clip_s=8.0, soundfonts=["TimGM6mb"],
+                               workers=1, install=False, negative_p=0.5,
+                               wandb=WandbConfig(mode="disabled"))
+        return beat_data.main.run_fn(Run("beat_data", cfg, {}, tmp_path / "run"))
+
+    summary = build(tmp_path / "a")
+    assert summary["train_items"] == 3 and summary["valid_items"] == summary["test_items"] == 1
+    m = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert not (tmp_path / ".a.partial").exists()
+    splits = {}
+    for it in m["items"]:
+        x, sr = sf.read(tmp_path / "a" / it["audio"])
+        assert sr == 22050 and x.ndim == 1 and x.size == int(round(it["duration_s"] * sr))
+        assert np.max(np.abs(x)) <= 1.0 and np.max(np.abs(x)) > 0.05
+        t, n = corpus.read_beats(tmp_path / "a" / it["beats"])
+        assert t.size == it["n_beats"] and np.all((t >= 0) & (t < it["duration_s"]))
+        assert np.all((n >= 1) & (n <= it["beats_per_bar"]))
+        assert m["licences"][it["package"]]
+        splits.setdefault(it["piece"], set()).add(it["split"])
+    assert all(len(s) == 1 for s in splits.values())  # a piece lies in one split
+    # the held-out package's first song opens the test split
+    test = [it for it in m["items"] if it["split"] == "test"]
+    assert test[0]["package"] == "planetblupi-music-midi"
+    # deterministic from the seed
+    build(tmp_path / "b")
+    for it in m["items"]:
+        assert (tmp_path / "a" / it["beats"]).read_text() == (tmp_path / "b" / it["beats"]).read_text()
+        xa, _ = sf.read(tmp_path / "a" / it["audio"])
+        xb, _ = sf.read(tmp_path / "b" / it["audio"])
+        np.testing.assert_array_equal(xa, xb)
+    # a finished corpus is kept as it is
+    assert build(tmp_path / "a") == summary
+
+
+def test_config_errors():
+    from experiments import beat_data
+    from experiments._job import ConfigError
+
+    with pytest.raises(ConfigError, match="soundfonts"):
+        beat_data.Config(soundfonts=["NoSuchFont"])
+    with pytest.raises(ConfigError, match="min_clip_s"):
+        beat_data.Config(min_clip_s=2.0)
+    with pytest.raises(ConfigError, match="version"):
+        beat_data.Config(version="a/b")
+
+
+def test_cache_dir(monkeypatch, tmp_path):
+    from experiments import beat_data
+
+    monkeypatch.setenv("NRTJAX_CACHE", str(tmp_path / "c"))
+    assert beat_data.cache_dir("v9") == tmp_path / "c" / "beat_data" / "v9"
+    monkeypatch.delenv("NRTJAX_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert beat_data.cache_dir("v9") == tmp_path / "x" / "nrtjax" / "beat_data" / "v9"
+
+
+def test_groove_dataclass_round_trips():
+    g = corpus.Groove("stdlib/x", "X", 6.0, 2)
+    assert corpus.Groove(**dataclasses.asdict(g)) == g and g.quarters_per_beat == 3.0

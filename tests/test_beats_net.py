@@ -1,0 +1,255 @@
+"""The beat network's features, the TCN, its targets and loss, and its training (resume,
+NaN stop), against references written here."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+from nrtjax import _train
+from nrtjax.beats import BeatNet, features
+from nrtjax.beats import data as bdata
+from nrtjax.beats import train as btrain
+from nrtjax.beats.checkpoint import load_model, save_model
+
+
+# --- features ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])
+def test_frame_rate_is_exactly_100_per_second(sr):
+    seconds = 7.0
+    y = np.zeros(int(seconds * sr), np.float32)
+    clicks = np.array([1.0, 2.345, 4.5, 6.01])
+    for t in clicks:
+        y[int(round(t * sr)):int(round(t * sr)) + 16] = 0.9
+    x = features.spectrogram(y, sr)
+    assert features.FPS == 100.0 and features.SAMPLE_RATE % features.HOP == 0
+    assert x.shape == (features.N_BANDS, 1 + int(seconds * 100)) == (64, features.n_frames(y.size, sr))
+    # frame i is centred at i / 100 s: the energy of a 1 ms click peaks at its frame
+    energy = x.sum(axis=0)
+    for t in clicks:
+        near = np.arange(int(round(100 * t)) - 10, int(round(100 * t)) + 11)
+        assert abs(near[np.argmax(energy[near])] - 100 * t) <= 1.0
+
+
+def test_spectrogram_rejects_bad_audio():
+    with pytest.raises(ValueError, match="mono"):
+        features.spectrogram(np.zeros((100, 2)), 16000)
+    with pytest.raises(ValueError, match="empty"):
+        features.spectrogram(np.zeros(0), 16000)
+    with pytest.raises(ValueError, match="NaN"):
+        features.spectrogram(np.array([0.0, np.nan, 0.0]), 16000)
+    with pytest.raises(ValueError, match="sr="):
+        features.spectrogram(np.zeros(100), 0)
+
+
+# --- network ----------------------------------------------------------------------------
+
+_apply = eqx.filter_jit(lambda m, x: m(x))
+
+
+def _net(getkey, causal=False, **kw):
+    return BeatNet(bands=6, hidden=5, n_blocks=3, kernel=3, dropout=0.0, causal=causal,
+                   dtype=jnp.float64, key=getkey(), **kw)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_receptive_field_and_causality(getkey, causal):
+    model = _net(getkey, causal=causal)
+    rf = 3 + 2 * (2 ** 3 - 1)  # kernel 3, dilations 1, 2, 4, plus the kernel-3 input conv
+    assert model.receptive_field == rf
+    x = jr.normal(getkey(), (6, 80), jnp.float64)
+    t0 = 40
+    diff = _apply(model, x.at[:, t0].add(1.0)) - _apply(model, x)
+    changed = np.flatnonzero(np.any(np.asarray(diff) != 0, 0))
+    # the positive flux at t0 + 1 also sees frame t0: the input reaches one frame further
+    if causal:
+        assert changed.min() == t0 and changed.max() == t0 + 1 + rf - 1
+    else:
+        half = (rf - 1) // 2
+        assert changed.min() == t0 - half and changed.max() == t0 + 1 + half
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_with_length_is_exact(getkey, causal):
+    model = _net(getkey, causal=causal)
+    x = jr.normal(getkey(), (6, 50), jnp.float64)
+    padded = jnp.concatenate([x, jnp.full((6, 30), 7.0)], axis=1)
+    np.testing.assert_allclose(model(padded, length=50)[:, :50], _apply(model, x), rtol=0,
+                               atol=1e-12)
+    fn = eqx.filter_jit(eqx.debug.assert_max_traces(lambda m, a, n: m(a, length=n), max_traces=1))
+    fn(model, padded, jnp.asarray(50))
+    fn(model, padded, jnp.asarray(20))  # another length, same shape: no retrace
+
+
+def test_normalisation_is_applied_and_not_trained(getkey):
+    mean, std = jnp.arange(6.0), jnp.full(6, 2.0)
+    model = _net(getkey, mean=mean, std=std)
+    plain = eqx.tree_at(lambda m: (m.mean, m.std), model, (jnp.zeros(6), jnp.ones(6)))
+    x = jr.normal(getkey(), (6, 30), jnp.float64)
+    np.testing.assert_allclose(_apply(model, x), _apply(plain, (x - mean[:, None]) / std[:, None]),
+                               atol=1e-12)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2)))(model)
+    assert float(jnp.abs(grads.mean).max()) == 0.0 and float(jnp.abs(grads.std).max()) == 0.0
+    mask = btrain.decay_mask(model)
+    assert mask.mean is False and mask.std is False and mask.head.weight is True
+
+
+def test_bad_hyperparameters_are_refused(getkey):
+    with pytest.raises(ValueError, match="odd"):
+        BeatNet(bands=4, kernel=4, key=getkey())
+    with pytest.raises(ValueError, match="dropout"):
+        BeatNet(bands=4, dropout=1.0, key=getkey())
+
+
+# --- targets and loss -------------------------------------------------------------------
+
+def test_targets_are_widened():
+    y = bdata.targets(np.array([0.1, 0.504, 1.0]), np.array([0.1]), 101, fps=100.0)
+    want = np.zeros(101)
+    for i in (10, 50, 100):
+        want[max(i - 1, 0):i + 2] = 0.5
+    want[[10, 50, 100]] = 1.0
+    np.testing.assert_array_equal(y[0], want)
+    np.testing.assert_array_equal(np.flatnonzero(y[1]), [9, 10, 11])
+
+
+def test_read_beats(tmp_path):
+    p = tmp_path / "a.beats"
+    p.write_text("0.5 1\n1.0 2\n\n1.5 1\n2.0\n")
+    beats, down = bdata.read_beats(p)
+    np.testing.assert_array_equal(beats, [0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_array_equal(down, [0.5, 1.5])
+    p.write_text("0.5 1\n0.4 2\n")
+    with pytest.raises(ValueError, match="line 2"):
+        bdata.read_beats(p)
+    p.write_text("half past\n")
+    with pytest.raises(ValueError, match="line 1"):
+        bdata.read_beats(p)
+
+
+def test_bce_matches_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 2, 20)) * 3
+    y = rng.choice([0.0, 0.5, 1.0], size=(3, 2, 20))
+    mask = (rng.random((3, 20)) > 0.2).astype(float)
+    w = btrain.BeatLossWeights(pos_weight=3.0, downbeat=0.5)
+    loss, parts = btrain.bce_loss(jnp.asarray(logits), jnp.asarray(y), jnp.asarray(mask), w)
+    p = 1 / (1 + np.exp(-logits))
+    per = -(3.0 * y * np.log(p) + (1 - y) * np.log(1 - p))
+    task = (per * mask[:, None, :]).sum(axis=(0, 2)) / mask.sum()
+    np.testing.assert_allclose([parts["beat"], parts["downbeat"]], task, rtol=1e-10)
+    np.testing.assert_allclose(loss, task[0] + 0.5 * task[1], rtol=1e-10)
+
+
+def test_peak_pick():
+    a = np.zeros(300)
+    a[[50, 100, 103, 200]] = [0.9, 0.8, 0.5, 0.2]
+    a[150:153] = 0.7  # a flat top counts once
+    np.testing.assert_allclose(btrain.peak_pick(a, 100.0, threshold=0.3), [0.5, 1.0, 1.5])
+
+
+# --- training ---------------------------------------------------------------------------
+
+def _split(getkey, n_items=3, frames=120):
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(6, frames + 10 * i)).astype(np.float32) for i in range(n_items)]
+    ys = []
+    for x in xs:
+        beats = np.arange(0.05, x.shape[1] / 100, 0.5)
+        ys.append(bdata.targets(beats, beats[::4], x.shape[1]))
+        x[:, np.round(beats * 100).astype(int)] += 3.0
+    off = np.concatenate([[0], np.cumsum([x.shape[1] for x in xs])])
+    return {"x": np.concatenate(xs, 1), "y": np.concatenate(ys, 1), "offsets": off,
+            "names": np.array([f"i{i}" for i in range(n_items)])}
+
+
+def test_pack_and_sample_crops_inside_items(getkey):
+    split = _split(getkey)
+    split["x"][0] = np.arange(split["x"].shape[1])  # band 0 carries the frame index
+    packed = bdata.pack(split, crop=125)  # item 0 (120 frames) is padded with 5
+    assert packed["x"].shape[1] == 125 + 130 + 140 and packed["mask"].sum() == 390
+    assert packed["starts"].tolist() == [0] + list(range(125, 131)) + list(range(255, 271))
+    b = btrain.sample_batch({k: jnp.asarray(v) for k, v in packed.items()}, key=getkey(),
+                            batch_size=64, crop=125)
+    first = np.asarray(b["x"][:, 0, 0])
+    assert set(first.tolist()) <= {0.0} | set(range(120, 126)) | set(range(250, 266))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """Packed data, an optimizer and one jitted step shared by the training tests (one
+    compilation); `make(key)` gives a fresh state."""
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(_split(None), crop=64).items()}
+    opt = _train.make_optimizer(lr=1e-2, total_steps=30, warmup_steps=2, weight_decay=1e-4,
+                                clip_norm=1.0, decay_mask=btrain.decay_mask)
+    fn = btrain.make_step_fn(opt, btrain.BeatLossWeights(pos_weight=2.0), batch_size=2, crop=64)
+
+    def make(key):
+        k1, k2 = jr.split(key)
+        model = BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, dropout=0.1, key=k1)
+        return _train.init_state(model, opt, key=k2)
+
+    return packed, make, fn
+
+
+def _setup(getkey, setup):
+    packed, make, fn = setup
+    return packed, make(getkey()), fn
+
+
+def test_training_lowers_the_loss(getkey, setup):
+    packed, state, fn = _setup(getkey, setup)
+    batch = btrain.sample_batch(packed, key=getkey(), batch_size=6, crop=64)
+    w = btrain.BeatLossWeights(pos_weight=2.0)
+    loss = eqx.filter_jit(lambda m: btrain.batch_loss(m, batch, w, key=None)[0])
+    before = loss(state.model)
+    state, log = _train.train(state, packed, fn, steps=30, progress=False)
+    after = loss(state.model)
+    assert float(after) < 0.7 * float(before)
+
+
+def test_resume_is_bit_for_bit(getkey, tmp_path, setup):
+    packed, state, fn = _setup(getkey, setup)
+    straight, _ = _train.train(state, packed, fn, steps=6, progress=False)
+    ckpt = tmp_path / "state.eqx"
+    _train.train(state, packed, fn, steps=3, checkpoint=ckpt, checkpoint_every=3, progress=False)
+    resumed, _ = _train.train(state, packed, fn, steps=6, checkpoint=ckpt, progress=False)
+    assert int(resumed.step) == 6 and bool(eqx.tree_equal(straight, resumed))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(getkey, tmp_path, setup):
+    packed, state, fn = _setup(getkey, setup)
+    ckpt = tmp_path / "state.eqx"
+    _train.train(state, packed, fn, steps=2, checkpoint=ckpt, checkpoint_every=1, progress=False)
+    bad = {**packed, "x": packed["x"].at[:, :].set(jnp.nan)}
+    with pytest.raises(_train.NonFiniteLossError, match="last good checkpoint"):
+        _train.train(state, bad, fn, steps=4, checkpoint=ckpt, checkpoint_every=1, progress=False)
+    good = _train.load_state(ckpt, state)
+    assert int(good.step) == 2
+    leaves = jax.tree_util.tree_leaves(eqx.filter(good.model, eqx.is_inexact_array))
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in leaves)
+
+
+def test_on_checkpoint_can_stop_early(getkey, setup):
+    packed, state, fn = _setup(getkey, setup)
+    seen = []
+    state, _ = _train.train(state, packed, fn, steps=6, checkpoint_every=2, progress=False,
+                            on_checkpoint=lambda s: seen.append(int(s.step)) or len(seen) == 2)
+    assert seen == [2, 4] and int(state.step) == 4
+
+
+def test_save_and_load_model(getkey, tmp_path):
+    model = BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, mean=np.arange(6.0),
+                    std=np.ones(6), key=getkey())
+    path = save_model(tmp_path / "m.eqx", model, info={"note": "x"})
+    back = load_model(path)
+    assert bool(eqx.tree_equal(model, back))
+    (tmp_path / "m.json").write_text((tmp_path / "m.json").read_text().replace('"hidden": 4',
+                                                                               '"hidden": 5'))
+    with pytest.raises(ValueError, match="does not match"):
+        load_model(path)
+    with pytest.raises(FileNotFoundError, match="train_beats"):
+        load_model(tmp_path / "none.eqx")
