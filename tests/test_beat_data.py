@@ -131,8 +131,8 @@ def test_tiny_build(tmp_path):
     from experiments._job import Run, WandbConfig
 
     def build(out):
-        cfg = beat_data.Config(out=str(out), n_train=3, n_valid=1, n_test=1, min_clip_s=8.0,
-                               max_clip_s=9.0, eval_clip_s=8.0, soundfonts=["TimGM6mb"],
+        cfg = beat_data.Config(out=str(out), n_train=3, n_valid=1, n_test=1, min_clip_s=10.0,
+                               max_clip_s=11.0, eval_clip_s=12.0, soundfonts=["TimGM6mb"],
                                workers=1, install=False, negative_p=0.5,
                                wandb=WandbConfig(mode="disabled"))
         return beat_data.main.run_fn(Run("beat_data", cfg, {}, tmp_path / "run"))
