@@ -188,7 +188,8 @@ def plan_item(cfg: Config, split: str, index: int, attempt: int, src: dict) -> d
     spec["soundfont"] = str(rng.choice(cfg.soundfonts, p=w / w.sum()))
     spec["fluid"] = {"gain": float(rng.uniform(0.25, 0.6)), "reverb": bool(rng.random() < 0.5),
                      "chorus": bool(rng.random() < 0.3)}
-    spec["clip_s"] = float(rng.uniform(cfg.min_clip_s, cfg.max_clip_s)) if train else cfg.eval_clip_s
+    spec["clip_s"] = (float(rng.uniform(cfg.min_clip_s, cfg.max_clip_s)) if train
+                      else cfg.eval_clip_s)
     spec["offset_u"] = float(rng.random())
     spec["negative"] = None
     if train and rng.random() < cfg.whole_negative_p:
@@ -320,7 +321,8 @@ def write_manifest(cfg: Config, stage: Path, records: dict, rejected: list, seco
 def tool_versions() -> dict:
     out = {}
     for pkg in ("mma", "fluidsynth"):
-        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                           text=True)
         out[pkg] = r.stdout.strip() or "unknown"
     return out
 

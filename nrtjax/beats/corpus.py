@@ -229,7 +229,8 @@ def note_onsets(pm, *, drums: bool | None = None) -> np.ndarray:
     return np.sort(np.asarray(t, np.float64))
 
 
-def grid_fit(onsets: np.ndarray, beats: np.ndarray, *, tolerance: float = 0.03) -> tuple[float, float]:
+def grid_fit(onsets: np.ndarray, beats: np.ndarray, *,
+             tolerance: float = 0.03) -> tuple[float, float]:
     """How well notes sit on a beat grid.
 
     **Returns:** `(beats_hit, onsets_on_grid)`: the fraction of beats with a note onset
@@ -380,7 +381,8 @@ def render(pm, soundfont: str, sr: int, *, gain: float = 0.4, reverb: bool = Fal
     return audio.mean(axis=1)
 
 
-def equalise(x: np.ndarray, sr: int, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def equalise(x: np.ndarray, sr: int, kind: str,
+             rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Zero-phase Butterworth filtering (no time shift): lowpass, highpass, band
     (telephone-like) or none."""
     from scipy.signal import butter, sosfiltfilt
@@ -400,7 +402,8 @@ def equalise(x: np.ndarray, sr: int, kind: str, rng: np.random.Generator) -> tup
     return x, {"eq": "none"}
 
 
-def add_reverb(x: np.ndarray, sr: int, rt60: float, wet: float, rng: np.random.Generator) -> np.ndarray:
+def add_reverb(x: np.ndarray, sr: int, rt60: float, wet: float,
+               rng: np.random.Generator) -> np.ndarray:
     """Convolve with exponentially decaying noise (decay `rt60` s, 60 dB), mixed `wet`
     with the dry signal; the direct path stays at lag 0, so no beat moves."""
     from scipy.signal import fftconvolve
@@ -461,7 +464,8 @@ def read_beats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 _LICENCE_WORDS = (  # free-text copyright files: the licences they name
     (r"MIT licen[cs]e", "MIT"), (r"GNU General Public License,? (version )?2", "GPL-2"),
     (r"GNU General Public License,? (version )?3", "GPL-3"),
-    (r"GNU Lesser General Public License", "LGPL"), (r"creativecommons.org/licenses/by/3.0", "CC-BY-3.0"),
+    (r"GNU Lesser General Public License", "LGPL"),
+    (r"creativecommons.org/licenses/by/3.0", "CC-BY-3.0"),
     (r"provided 'as-is', without any express or implied", "zlib-style"),
     (r"Permission is hereby granted, free of charge", "MIT"),
 )
