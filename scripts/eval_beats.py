@@ -296,7 +296,8 @@ def score_all(sets: dict, local: dict, venv: list[str], cache: Path) -> list[dic
                              **s, "seconds": sec, "audio_s": x.size / sr})
             f = {n: next(r["f_measure"] for r in rows[-len(results):] if r["tracker"] == n)
                  for n in results}
-            print(f"{set_name:7s} {it['file']:24s} " + " ".join(f"{n} {v:.3f}" for n, v in f.items()),
+            print(f"{set_name:7s} {it['file']:24s} "
+                  + " ".join(f"{n} {v:.3f}" for n, v in f.items()),
                   flush=True)
     return rows
 
@@ -327,7 +328,8 @@ def write_tables(out: Path, rows: list[dict], names: list[str], corpus: Path) ->
             means = [np.nanmean([r[m] for r in rs]) if not all(np.isnan(r[m]) for r in rs)
                      else np.nan for m in METRICS]
             speed = sum(r["audio_s"] for r in rs) / max(sum(r["seconds"] for r in rs), 1e-9)
-            lines.append(f"| {name} | " + " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in means)
+            cells = " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in means)
+            lines.append(f"| {name} | " + cells
                          + f" | {speed:.1f} |")
             print(f"{set_name}: {name:10s} " + " ".join(
                 f"{m} {v:.3f}" for m, v in zip(METRICS, means) if not np.isnan(v)))
@@ -354,7 +356,8 @@ def write_tables(out: Path, rows: list[dict], names: list[str], corpus: Path) ->
 
 def failures(rows: list[dict]) -> list[tuple]:
     mad = {(r["set"], r["file"]): r["f_measure"] for r in rows if r["tracker"] == "madmom"}
-    return [(r["set"], r["file"], r["piece"], r["tracker"], r["f_measure"], mad[(r["set"], r["file"])])
+    return [(r["set"], r["file"], r["piece"], r["tracker"], r["f_measure"],
+             mad[(r["set"], r["file"])])
             for r in rows if r["tracker"] in ("nrtjax", "nrtjax_hmm", "previous")
             and r["f_measure"] < 0.5 and mad.get((r["set"], r["file"]), 0.0) > 0.9]
 

@@ -20,7 +20,8 @@ from nrtjax.beats import corpus
 needs_mma = pytest.mark.skipif(shutil.which("mma") is None or not corpus.MMA_LIB.exists(),
                                reason="MMA is not installed (Debian package mma)")
 needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None or not corpus.Path(corpus.SOUNDFONTS["TimGM6mb"][0]).exists(),
+    shutil.which("fluidsynth") is None
+    or not corpus.Path(corpus.SOUNDFONTS["TimGM6mb"][0]).exists(),
     reason="fluidsynth or the TimGM6mb soundfont is not installed "
            "(Debian packages fluidsynth, timgm6mb-soundfont)")
 
@@ -131,8 +132,8 @@ def test_tiny_build(tmp_path):
     from experiments._job import Run, WandbConfig
 
     def build(out):
-        cfg = beat_data.Config(out=str(out), n_train=3, n_valid=1, n_test=1, min_clip_s=8.0,
-                               max_clip_s=9.0, eval_clip_s=8.0, soundfonts=["TimGM6mb"],
+        cfg = beat_data.Config(out=str(out), n_train=3, n_valid=1, n_test=1, min_clip_s=10.0,
+                               max_clip_s=11.0, eval_clip_s=12.0, soundfonts=["TimGM6mb"],
                                workers=1, install=False, negative_p=0.5,
                                wandb=WandbConfig(mode="disabled"))
         return beat_data.main.run_fn(Run("beat_data", cfg, {}, tmp_path / "run"))
@@ -158,7 +159,8 @@ def test_tiny_build(tmp_path):
     # deterministic from the seed
     build(tmp_path / "b")
     for it in m["items"]:
-        assert (tmp_path / "a" / it["beats"]).read_text() == (tmp_path / "b" / it["beats"]).read_text()
+        beats_a, beats_b = (tmp_path / d / it["beats"] for d in "ab")
+        assert beats_a.read_text() == beats_b.read_text()
         xa, _ = sf.read(tmp_path / "a" / it["audio"])
         xb, _ = sf.read(tmp_path / "b" / it["audio"])
         np.testing.assert_array_equal(xa, xb)
