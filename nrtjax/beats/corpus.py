@@ -304,15 +304,7 @@ def free_time_notes(pm, start: float, stop: float, rng: np.random.Generator) -> 
     instrument plays sustained notes at irregular (exponentially spaced) times."""
     import pretty_midi
 
-    for inst in pm.instruments:
-        kept = []
-        for n in inst.notes:
-            if start <= n.start < stop:
-                continue
-            if n.start < start < n.end:
-                n.end = start
-            kept.append(n)
-        inst.notes = kept
+    silence_notes(pm, start, stop)
     program = int(rng.choice([0, 4, 19, 48, 49, 52, 88, 89, 91, 92, 94, 95]))
     inst = pretty_midi.Instrument(program=program, name="free time")
     t = start + rng.exponential(0.5)
