@@ -41,7 +41,7 @@ from experiments._job import BaseConfig, Run, check_choice, check_range, job
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    stimulus: str = "clicks"
+    input: str = "clicks"  # not `stimulus`: Hydra reads `stimulus=` as the conf/stimulus group
     tempo_hz: float = 2.0
     n_harmonics: int = 4
     amplitude: float = 0.25
@@ -56,7 +56,7 @@ class Config(BaseConfig):
     eps: float = 1.0
 
     def __post_init__(self):
-        check_choice("stimulus", self.stimulus, ("clicks", "harmonics"))
+        check_choice("input", self.input, ("clicks", "harmonics"))
         check_range("tempo_hz", self.tempo_hz, low=0.0, low_open=True)
         check_range("n_harmonics", self.n_harmonics, low=1)
         check_range("amplitude", self.amplitude, low=0.0, low_open=True)
@@ -69,7 +69,7 @@ class Config(BaseConfig):
 
 
 def make_stimulus(cfg) -> nrt.Signal:
-    if cfg.stimulus == "clicks":
+    if cfg.input == "clicks":
         sig = nrt.click_train(cfg.tempo_hz, cfg.duration, cfg.fs)
         return nrt.Signal(sig.ts, cfg.amplitude * sig.xs)
     t = np.arange(int(round(cfg.duration * cfg.fs)) + 1) / cfg.fs
@@ -97,7 +97,7 @@ def _figure(cfg, ts, amp, freqs, profile, detected, path):
                    extent=[ts[0], ts[-1], 0, len(freqs)])
     ticks = np.linspace(0, len(freqs) - 1, 6).astype(int)
     axes[0].set_yticks(ticks, [f"{freqs[i]:.2g}" for i in ticks])
-    axes[0].set(xlabel="time (s)", ylabel="oscillator (Hz)", title=f"GrFNN |z|, stimulus: {cfg.stimulus}")
+    axes[0].set(xlabel="time (s)", ylabel="oscillator (Hz)", title=f"GrFNN |z|, stimulus: {cfg.input}")
     axes[1].semilogx(freqs, profile, "k.-")
     for k in range(1, 5):
         axes[1].axvline(k * cfg.tempo_hz, color="tab:red", ls=":", lw=1)
@@ -128,7 +128,7 @@ def main(run: Run) -> dict:
         "peak_is_fundamental": bool(abs(np.log(detected / cfg.tempo_hz)) < spacing / 2),
         "local_peaks_hz": freqs[peaks], "local_peaks_harmonic": freqs[peaks] / cfg.tempo_hz,
         "amplitude_at_harmonics": at_h, "n_oscillators": cfg.n_oscillators,
-        "stimulus": cfg.stimulus, "n_failed": int(not bool(traj.ok)), "seed": cfg.seed,
+        "stimulus": cfg.input, "n_failed": int(not bool(traj.ok)), "seed": cfg.seed,
     }
     nrt.io.write_columns(run.path("amplitude_profile.csv"), {"freq_hz": freqs, "mean_amplitude": profile})
     _figure(cfg, ts, amp, freqs, profile, detected, run.path("beat_detection.png"))

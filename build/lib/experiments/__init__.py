@@ -1,1 +1,0 @@
-"""Hydra entry points: `nrtjax NAME key=value ...` runs `experiments/NAME.py`."""

@@ -1,1 +1,0 @@
-"""nrtjax's Hydra launcher plugin (found by Hydra's plugin scan of the `hydra_plugins` namespace)."""

@@ -1,1 +1,0 @@
-"""nrtjax.plots: the figures the jobs draw, one function per figure."""
