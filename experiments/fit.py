@@ -50,7 +50,7 @@ class FitSettings:
     # The model: classical RK4 at `fs` steps per second (125 Hz is within 0.1 ms of a
     # 2 kHz integration for tempi down to 200 ms), taps read as peaks of Re z.
     fs: float = 125.0
-    solver: str = "rk4"
+    integrator: str = "rk4"  # not `solver`: Hydra reads `solver=` as the conf/solver group
     readout: str = "peak"
     duration: float | None = None
     window: float = 10.0
@@ -66,7 +66,7 @@ class FitSettings:
         if self.starts and self.restarts > self.starts:
             raise ConfigError(f"restarts={self.restarts} cannot exceed starts={self.starts}.")
         check_choice("method", self.method, ("lm", "adam"))
-        check_choice("solver", self.solver, ("rk4", "euler"))
+        check_choice("integrator", self.integrator, ("rk4", "euler"))
         check_choice("readout", self.readout, ("peak", "phase"))
         check_range("profile_factor", self.profile_factor, low=1.0, low_open=True, high=10.0)
         for name in self.params:
@@ -237,7 +237,7 @@ def fit_taps(cfg: FitSettings, taps: str | Path, out: Path, key) -> dict:
     if last >= duration:
         raise ValueError(f"duration={duration} s ends before the last tap at {last:.3f} s; "
                          "raise duration= or leave it unset.")
-    res = losses.TapResiduals(duration=duration, fs=cfg.fs, solver=solver_of(cfg.solver),
+    res = losses.TapResiduals(duration=duration, fs=cfg.fs, solver=solver_of(cfg.integrator),
                               readout=cfg.readout)
     result, template = _fit(cfg, res, cohort.data, tuple(cfg.params), key)
     prof = profile(template, res, cohort.data, result, factor=cfg.profile_factor)
@@ -271,7 +271,7 @@ def _fit_summary(run: Run, out: Path) -> dict:
     cohort = fitdata.read_summary(cfg.summary)
     duration = cfg.duration or 30.0
     res = losses.SummaryResiduals(duration=duration, window=min(cfg.window, duration / 2),
-                                  fs=cfg.fs, solver=solver_of(cfg.solver))
+                                  fs=cfg.fs, solver=solver_of(cfg.integrator))
     params = tuple(p for p in cfg.params if p != "lambda1") or ("lambda2",)
     params = params if "lambda2" in params else ("lambda2", *params)
     note = RATIO_NOTE.format(l1=cfg.lambda1)

@@ -164,7 +164,8 @@ def run_surrogate(a, cpu, on_cpu):
 
 
 def beat_network() -> dict:
-    """Only the types of the beat network exist in nrtjax.beats so far."""
+    """Whether nrtjax.beats has a trainable network (its training speed is not measured
+    by this version of the script)."""
     import nrtjax.beats as beats
 
     trainable = [n for n in ("make_step_fn", "train") if callable(getattr(beats, n, None))]
