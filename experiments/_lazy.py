@@ -196,4 +196,10 @@ def forget(before: set[str]) -> None:
         if isinstance(sys.modules[name], _Module) or (
                 name.startswith("experiments.") and name not in before):
             del sys.modules[name]
+            # `from experiments import duet` reads the package's attribute before
+            # sys.modules: drop it too, or the job gets the placeholder-laden module.
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and getattr(sys.modules[parent], child, None) is not None:
+                with contextlib.suppress(AttributeError):
+                    delattr(sys.modules[parent], child)
     _active["stubs"].clear()

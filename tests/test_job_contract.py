@@ -318,3 +318,13 @@ def test_long_phases_show_progress(tmp_path):
     for phase in ("held-out songs and their ASHLE ground truth", "evaluating"):
         assert f"evaluate_surrogate: {phase}" in r.stderr
     assert "nrtjax evaluate_surrogate: done in" in r.stdout
+
+
+def test_demo_as_a_subprocess_uses_real_modules(tmp_path):
+    """`nrtjax demo` checks its config with heavy modules as placeholders, then imports the
+    job for real; the duet module it imports (`from experiments import duet`) must be the
+    real one too, or its writes are placeholders and duet.wav never appears."""
+    r = _cli(tmp_path, "demo", "clip_seconds=6", "duet_seconds=2", "wandb.mode=disabled",
+             "resume=d")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "d" / "duet.wav").is_file() and (tmp_path / "d" / "groove").is_dir()
