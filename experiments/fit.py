@@ -18,7 +18,7 @@ import numpy as np
 import nrtjax as nrt
 from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
                              input_path, job)
-from nrtjax.fit import data as fitdata, identifiability, losses, profile
+from nrtjax.fitting import data as fitdata, identifiability, losses, profile
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
 RATIO_NOTE = (

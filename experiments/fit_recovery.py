@@ -2,7 +2,7 @@
 
 A cohort is drawn over a Latin hypercube (lambda1, lambda2 log-uniform; SMT, tap jitter,
 metronome rates, when the kept taps start), its taps come from an independent NumPy
-integration of ASHLE (RK4 at `data_fs`, finer than the fit's step: nrtjax.fit.synthetic,
+integration of ASHLE (RK4 at `data_fs`, finer than the fit's step: nrtjax.fitting.synthetic,
 which uses neither nrtjax.simulate nor nrtjax.models), are written as a taps CSV, and
 are fitted by exactly the code path of `nrtjax fit taps=...`. Writes the recovery table,
 true-vs-fitted figures, error heat maps over the (lambda1, lambda2) grid and the regions
@@ -25,7 +25,7 @@ from scipy.stats import qmc
 import nrtjax as nrt
 from experiments._job import BaseConfig, ConfigError, Run, check_range, job
 from experiments.fit import FitSettings, fit_taps
-from nrtjax.fit import synthetic
+from nrtjax.fitting import synthetic
 
 TOLERANCE = 0.2
 

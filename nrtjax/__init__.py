@@ -43,8 +43,8 @@ from . import eeg as eeg
 # --- video ---
 from . import video as video
 # --- fit ---
-# nrt.fit is the function; the subpackage stays importable as `nrtjax.fit` via
-# `from nrtjax.fit import readouts, losses, data, identifiability`.
-from .fit import fit as fit  # noqa: E402
+# nrt.fit is the function; its package is `nrtjax.fitting`:
+# `from nrtjax.fitting import readouts, losses, data, identifiability`.
+from .fitting import fit as fit  # noqa: E402
 # --- surrogate ---
 from . import surrogate as surrogate

@@ -26,7 +26,7 @@ import jax.random as jr
 import numpy as np
 
 import nrtjax as nrt
-from nrtjax.fit import losses
+from nrtjax.fitting import losses
 
 FS = 500.0
 PERIODS = np.array([0.7, 0.85, 1.15, 1.3]) * 0.5

@@ -3,7 +3,7 @@
 Five subjects, (lambda1, lambda2) = (4, 2), (6, 1.5), (8, 2.5) and two drawn log-uniform in
 [1, 10] x [0.5, 4], SMTs drawn in 350-650 ms, four metronome rates 0.7, 0.9, 1.1, 1.3 x SMT,
 15 s trials, taps from trial start, 4 ms jitter, from the independent NumPy reference
-(nrtjax.fit.synthetic, RK4 at 2 kHz; seed 20261202, never used while developing).
+(nrtjax.fitting.synthetic, RK4 at 2 kHz; seed 20261202, never used while developing).
 
     .venv/bin/python scripts/fit_heldout.py make DIR     # writes DIR/taps.csv, DIR/truth.json
     nrtjax fit taps=DIR/taps.csv out=DIR/out
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nrtjax.fit import synthetic
+from nrtjax.fitting import synthetic
 
 SEED = 20261202
 

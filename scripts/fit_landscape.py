@@ -3,7 +3,7 @@ three subjects of the failing kind, old read-out against the current one.
 
 Subjects (lambda1, lambda2, SMT) = (4, 2, 500 ms), (6, 1.5, 400 ms), (8, 2.5, 650 ms), four
 metronome rates 0.7-1.3 x SMT, taps from trial start, 4 ms jitter, 15 s trials, from the
-independent NumPy reference (nrtjax.fit.synthetic, RK4 at 2 kHz, peaks of Re z, seed 1).
+independent NumPy reference (nrtjax.fitting.synthetic, RK4 at 2 kHz, peaks of Re z, seed 1).
 Prints, per read-out, the grid minimum (25 x 21 log grid, lambda1 0.5-20, lambda2 0.2-8),
 the loss at the truth and the residual of the first tap.
 
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import nrtjax as nrt
-from nrtjax.fit import losses, readouts, synthetic
+from nrtjax.fitting import losses, readouts, synthetic
 
 DURATION = 15.0
 SUBJECTS = [(4.0, 2.0, 500.0), (6.0, 1.5, 400.0), (8.0, 2.5, 650.0)]

@@ -12,8 +12,8 @@ import pytest
 from jaxtyping import Array
 
 import nrtjax as nrt
-from nrtjax.fit import ParamSpace, identifiability, losses, make_optimizer, profile, synthetic
-from nrtjax.fit._fit import _pick, design
+from nrtjax.fitting import ParamSpace, identifiability, losses, make_optimizer, profile, synthetic
+from nrtjax.fitting._fit import _pick, design
 
 from ._ashle_numpy import peak_taps, phase_taps, simulate_ashle
 
@@ -192,7 +192,7 @@ def test_design_is_log_uniform_in_the_box_and_picks_spread():
 
 
 def test_reference_integration_agrees_with_the_test_reference():
-    """nrtjax.fit.synthetic (RK4 at 2 kHz) against tests/_ashle_numpy (Euler, written
+    """nrtjax.fitting.synthetic (RK4 at 2 kHz) against tests/_ashle_numpy (Euler, written
     separately) at 20 kHz: the same ODE, two codes, two methods."""
     ts, z = synthetic.reference_ashle(5.0, 1.5, 0.45, np.array([0.36, 0.55]), duration=4.0)
     ts_e, z_e = simulate_ashle(5.0, 1.5, 1 / 0.45, np.array([0.36, 0.55]), duration=4.0,

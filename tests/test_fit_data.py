@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nrtjax.fit import data
+from nrtjax.fitting import data
 
 TAPS_OK = """subject,trial,smt_ms,period_ms,tap_s
 s1,a,500,400,0.41

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nrtjax as nrt
-from nrtjax.fit import losses, readouts
+from nrtjax.fitting import losses, readouts
 
 from ._ashle_numpy import peak_taps
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nrtjax.fit import data as fitdata
+from nrtjax.fitting import data as fitdata
 
 ROOT = Path(__file__).resolve().parent.parent
 

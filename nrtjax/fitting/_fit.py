@@ -20,7 +20,7 @@ Residuals = Callable[[eqx.Module, PyTree], tuple[Float[Array, " n"], Float[Array
 
 def make_optimizer(learning_rate: float = 0.05, *, steps: int = 300, clip: float = 10.0,
                    final_fraction: float = 0.1) -> optax.GradientTransformation:
-    """The default optimiser of [`nrtjax.fit`][]: clip, then Adam, then a cosine schedule.
+    """The default optimiser of [`nrtjax.fitting`][]: clip, then Adam, then a cosine schedule.
 
     **Arguments:**
 
@@ -36,7 +36,7 @@ def make_optimizer(learning_rate: float = 0.05, *, steps: int = 300, clip: float
 
 
 class FitResult(eqx.Module):
-    """What [`nrtjax.fit`][] returns (every array has a leading subject axis).
+    """What [`nrtjax.fitting`][] returns (every array has a leading subject axis).
 
     - `names`: the fitted parameters, in column order.
     - `params`: best fitted values, `(subjects, p)`.
@@ -62,7 +62,7 @@ class FitResult(eqx.Module):
         (Gauss-Newton, $2J^TJ$, for `method="lm"`).
     - `cov`, `se`: Laplace covariance $\\hat\\sigma^2 (n H/2)^{-1}$ with
         $\\hat\\sigma^2 = n\\,\\text{loss}/(n - p)$, and standard errors; `inf` along
-        directions the data do not constrain (see [`nrtjax.fit.identifiability`][]).
+        directions the data do not constrain (see [`nrtjax.fitting.identifiability`][]).
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -332,7 +332,7 @@ def fit(
 
     The loss of one subject is the weighted mean squared residual
     $L(\\theta) = \\sum_i w_i r_i(\\theta)^2 / \\sum_i w_i$. Parameters are optimised in an
-    unconstrained space ([`nrtjax.fit.ParamSpace`][]: positivity and bounds by
+    unconstrained space ([`nrtjax.fitting.ParamSpace`][]: positivity and bounds by
     reparameterisation) by `optimizer` from `restarts` starting points: the template's
     values and `restarts - 1` random perturbations of them (normal, sd `spread` in the
     unconstrained space). Each run stops after `patience` steps without improvement. The
@@ -352,7 +352,7 @@ def fit(
 
     - `model`: the template model; its values of `params` are the first starting point.
     - `residuals`: `(model, datum) -> (r, w)` for ONE subject: residuals and weights
-        (0 marks padding), e.g. [`nrtjax.fit.TapResiduals`][].
+        (0 marks padding), e.g. [`nrtjax.fitting.TapResiduals`][].
     - `data`: a pytree of arrays with a leading subject axis.
     - `params`: names of the scalar fields to fit, e.g. `("lambda1", "lambda2")`.
     - `key`: PRNG key for the restarts.
@@ -372,7 +372,7 @@ def fit(
         about ten steps where Adam takes a hundred, `steps` and `patience` then count
         its iterations).
 
-    **Returns:** a [`nrtjax.fit.FitResult`][].
+    **Returns:** a [`nrtjax.fitting.FitResult`][].
     """
     space = ParamSpace(params, bounds, model=model)
     if restarts < 1 or steps < 1 or patience < 1:
@@ -477,7 +477,7 @@ def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitRe
     interval lies inside the $\\pm$(`factor` - 1) band) on both sides. The inner
     optimisation can only overestimate the profile minimum by stopping early, and cannot
     see a distant basin, so the global design and the end points of all refined restarts
-    of the [`nrtjax.fit.FitResult`][] are checked too: one outside the band whose loss is
+    of the [`nrtjax.fitting.FitResult`][] are checked too: one outside the band whose loss is
     within `level` of the best is an alternative the data do not exclude, and the
     parameter is not identified.
 

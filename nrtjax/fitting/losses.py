@@ -1,7 +1,7 @@
 """Residuals of ASHLE against tapping data (tap times, summary asynchronies).
 
 Each residual function maps `(model, data)` for ONE subject to `(r, w)`: residuals in
-milliseconds and their weights (0 for padding). [`nrtjax.fit`][] minimises
+milliseconds and their weights (0 for padding). [`nrtjax.fitting`][] minimises
 $\\sum w r^2 / \\sum w$ and vmaps it over subjects.
 """
 
@@ -82,15 +82,15 @@ class TapResiduals(eqx.Module):
     """Residuals of model taps against observed taps, in ms.
 
     Paced trials: each observed tap minus the nearest model tap
-    ([`nrtjax.fit.readouts.nearest_tap`][], the first cycle included). Unpaced trials
+    ([`nrtjax.fitting.readouts.nearest_tap`][], the first cycle included). Unpaced trials
     (period NaN): each observed inter-onset interval minus the motor's IOI at its
-    midpoint ([`nrtjax.fit.readouts.motor_ioi`][]), since an unpaced trial has no common
+    midpoint ([`nrtjax.fitting.readouts.motor_ioi`][]), since an unpaced trial has no common
     time origin. Every trial is simulated for `duration` seconds with `fs` steps per
     second of `solver`.
 
     A model tap is a peak of $\\mathrm{Re}\\,z$ (`readout="peak"`, the definition of
     Roman et al. 2023, read smoothly by
-    [`nrtjax.fit.readouts.peak_phase`][]) or the angle of $z$ passing $2\\pi k$
+    [`nrtjax.fitting.readouts.peak_phase`][]) or the angle of $z$ passing $2\\pi k$
     (`readout="phase"`). They agree once the amplitude has settled; in the first seconds
     of a trial only `"peak"` matches taps defined as peaks.
 
@@ -144,7 +144,7 @@ class SummaryResiduals(eqx.Module):
 
     For each condition the model runs `duration` seconds with period `ratio * smt`
     (`fs` steps per second of `solver`, default forward Euler);
-    its asynchrony ([`nrtjax.fit.readouts.asynchrony`][] over the last `window` seconds)
+    its asynchrony ([`nrtjax.fitting.readouts.asynchrony`][] over the last `window` seconds)
     minus that of the period = SMT condition is compared with the data, which are
     relative to the SMT condition too.
 

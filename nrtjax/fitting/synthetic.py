@@ -119,7 +119,7 @@ def simulate_cohort(subjects: Sequence[dict], *, duration: float, fs: float = 20
 
 def write_taps_csv(path: str | Path, cohort: Sequence[dict]) -> None:
     """Write a cohort from `simulate_cohort` in the `taps` CSV format that
-    `nrtjax.fit.data.read_taps` reads (atomically)."""
+    `nrtjax.fitting.data.read_taps` reads (atomically)."""
     rows = []
     for s in cohort:
         for j, (p, taps) in enumerate(zip(s["periods_ms"], s["taps"])):

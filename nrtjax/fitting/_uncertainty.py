@@ -45,7 +45,7 @@ def identifiability(result, *, threshold: float = 0.2) -> list[dict]:
 
     **Arguments:**
 
-    - `result`: a [`nrtjax.fit.FitResult`][].
+    - `result`: a [`nrtjax.fitting.FitResult`][].
     - `threshold`: largest relative standard deviation counted as constrained.
 
     **Returns:** one dict per subject with `eigenvalues` (ascending), `directions`
