@@ -1,4 +1,4 @@
-# Two set-up commands: `make demo` and `make test`. Both bootstrap .venv on first use;
+# Two set-up commands: `make demo` and `make test` (ruff, then the tests; either failing fails). Both bootstrap .venv on first use;
 # `make docs` builds the documentation site into site/ (mkdocs --strict: a broken link fails).
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,6 +25,7 @@ demo: $(STAMP)
 HUGEPAGES := GLIBC_TUNABLES=$${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(HUGEPAGES) $(PY) -m pytest -q -n 2 --dist loadfile
 
 test-slow: $(STAMP)

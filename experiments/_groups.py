@@ -9,12 +9,15 @@ builds its nrtjax object from plain values; `build(**params)` takes the swept pa
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from experiments._job import BaseConfig, ConfigError, check_choice, check_range
+
+if TYPE_CHECKING:  # for the annotations only
+    import nrtjax as nrt
 
 # JAX, Diffrax and nrtjax are imported where a model is built, not here: the schemas are
 # checked before any of them loads (a config error or --help in a fraction of a second).

@@ -115,9 +115,11 @@ def datasets(cfg: DataConfig, *, key):
     songs come from the training distribution; model choices are made on them, never on
     the held-out songs."""
     k_train, k_held, k_val = data_keys(key)
-    spec = lambda n: DatasetSpec(n_songs=n, duration=cfg.duration, fs=cfg.fs,
-                                 tempo_range=(cfg.tempo_min, cfg.tempo_max))
-    load = lambda n, k: nrt.surrogate.load_or_make(spec(n), key=k, cache_dir=cfg.cache_dir)
+    def spec(n):
+        return DatasetSpec(n_songs=n, duration=cfg.duration, fs=cfg.fs,
+                                     tempo_range=(cfg.tempo_min, cfg.tempo_max))
+    def load(n, k):
+        return nrt.surrogate.load_or_make(spec(n), key=k, cache_dir=cfg.cache_dir)
     return load(cfg.n_train, k_train), heldout_data(cfg, key=k_held), load(cfg.n_val, k_val)
 
 

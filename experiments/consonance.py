@@ -112,7 +112,7 @@ def main(run: Run) -> dict:
     idx = np.asarray([list(names).index(a) for a in bones["abbrev"]])
     bon = correlate(width[idx], bones["rank"])
     metrics = {
-        "intervals": list(names), "ratios": [f"{u}:{l}" for u, l in zip(upper, lower)],
+        "intervals": list(names), "ratios": [f"{u}:{d}" for u, d in zip(upper, lower)],
         "locking_width": width, "order": order, "helmholtz_rank": rank,
         "spearman_rho_helmholtz": helm["rho"], "spearman_p_helmholtz": helm["p_rho"],
         "pearson_r_helmholtz": helm["r"], "pearson_p_helmholtz": helm["p_r"],

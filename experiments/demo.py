@@ -79,7 +79,7 @@ def main(run: Run) -> dict:
     metrics = {"groove_tempo_bpm": g.tempo_bpm, "groove_beats": int(g.beats.size),
                "groove_beat_f_measure": f_measure(true_beats, g.beats)}
     write_json(out / "demo_clip_summary.json", metrics)
-    dcfg = duet_job.Config(tempo=cfg.duet_tempo, rho=cfg.rho, duration=cfg.duet_seconds,
+    dcfg = duet_job.Config(tempo_bpm=cfg.duet_tempo, rho=cfg.rho, duration=cfg.duet_seconds,
                            sr=44100, seed=cfg.seed)
     dm = duet_job.play_duet(run, dcfg)
     metrics |= {"duet_tempo_bpm": dm["tempo_bpm_achieved"], "duet_notes": dm["n_notes"]}

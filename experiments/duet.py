@@ -19,7 +19,7 @@ CONTROL_HZ = 200
 
 @dataclasses.dataclass
 class Config(BaseConfig):
-    tempo: float = 120.0
+    tempo_bpm: float = 120.0
     lambda1: float = 4.0
     lambda2: float = 2.0
     rho: float = 28.0
@@ -34,7 +34,7 @@ class Config(BaseConfig):
     forcing_gain: float = 1.0
 
     def __post_init__(self):
-        check_range("tempo", self.tempo, low=30.0, high=300.0)
+        check_range("tempo_bpm", self.tempo_bpm, low=30.0, high=300.0)
         check_range("lambda1", self.lambda1, low=0.0, high=1e3)
         check_range("lambda2", self.lambda2, low=0.0, high=1e3)
         check_range("rho", self.rho, low=0.0, high=100.0, low_open=True)
@@ -59,7 +59,7 @@ class Config(BaseConfig):
 
 
 def _params(cfg: Config) -> DuetParams:
-    return DuetParams(tempo_bpm=cfg.tempo, lambda1=cfg.lambda1, lambda2=cfg.lambda2,
+    return DuetParams(tempo_bpm=cfg.tempo_bpm, lambda1=cfg.lambda1, lambda2=cfg.lambda2,
                       rho=cfg.rho, scale=cfg.scale, root=cfg.root, octave=cfg.octave,
                       lorenz_rate=cfg.lorenz_rate, forcing_gain=cfg.forcing_gain)
 
@@ -100,7 +100,7 @@ def _metrics(cfg: Config, info: BlockInfo, latency: np.ndarray, peak: float) -> 
     ibi = np.diff(settled)
     pitches = [int(n.pitch) for n in info.notes]
     return {
-        "tempo_bpm_requested": cfg.tempo,
+        "tempo_bpm_requested": cfg.tempo_bpm,
         "tempo_bpm_achieved": float(60.0 / np.median(ibi)) if ibi.size else float("nan"),
         "tempo_bpm_motor_final": float(60.0 * info.f[-1]),
         "stimulus_bpm": cfg.stimulus_bpm,
@@ -146,11 +146,11 @@ def play_duet(run: Run, cfg: Config) -> dict:
     _write_tables(run, info)
     metrics = _metrics(cfg, info, latency, peak)
     full, sr = nrt.audio.load_audio(run.dir / "duet.wav", min_duration=0.0)
-    title = (f"neural duet: {cfg.tempo:g} BPM, lambda1={cfg.lambda1:g}, lambda2={cfg.lambda2:g}, "
+    title = (f"neural duet: {cfg.tempo_bpm:g} BPM, lambda1={cfg.lambda1:g}, lambda2={cfg.lambda2:g}, "
              f"rho={cfg.rho:g} ({'calm' if metrics['calm'] else 'chaotic'}), {cfg.scale}")
     if cfg.stimulus_bpm > 0:
         title += f"; listening to a {cfg.stimulus_bpm:g} BPM click track"
-    fig = duet_figure(info, tempo_bpm=cfg.tempo, audio=full, sr=sr, title=title)
+    fig = duet_figure(info, tempo_bpm=cfg.tempo_bpm, audio=full, sr=sr, title=title)
     nrt.io.save_figure(fig, run.path("duet.png"))
     return metrics
 

@@ -46,7 +46,7 @@ class Config(BaseConfig):
     train_seconds: float = 40.0
     train_subjects: int = 3
     sr: int = 22050
-    scale: str = "minor"
+    scale: str = "minor_pentatonic"
     gamma: float = 1.0
     allow_truncated: bool = False
 
@@ -112,7 +112,7 @@ def _stream_one(run: Run, cfg: Config, stem: str, rec, baseline, classifier, eng
     cols = {"time_s": result.times}
     cols.update({k: result.normalised[:, j] for j, k in enumerate(bm.BIOMARKERS)})
     write_columns(run.path(f"{stem}_biomarkers.csv"), cols)
-    pcols = {"time_s": result.times, **result.params._asdict(), "state": result.states}
+    pcols = {"time_s": result.times, **result.params, "state": result.states}
     write_columns(run.path(f"{stem}_params.csv"), pcols)
     fig = eeg_dashboard(rec, result, title=f"EEG-driven duet: {stem}", stats=stats)
     save_figure(fig, run.path(f"{stem}_dashboard.png"))
@@ -169,7 +169,7 @@ def _run_twin(run: Run, cfg: Config, engine, classifier, key) -> dict:
         # last block, for recordings shorter than that).
         settled = result.times >= min(cfg.window_s + 3 * cfg.tau_s, result.times[-1])
         per_state[state] = {k: float(np.median(v[settled]))
-                            for k, v in result.params._asdict().items()}
+                            for k, v in result.params.items()}
         per_state[state]["stream_accuracy"] = float(np.mean(result.states[settled] == i))
     cm = classify.confusion_matrix(np.concatenate(truth), np.concatenate(pred), 5)
     return {**_pooled(stats, results, cfg.block_s), "states": list(twin.STATES),

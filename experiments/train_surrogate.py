@@ -100,7 +100,7 @@ def main(run: Run) -> dict:
         train_set, heldout, val = datasets(cfg.data, key=k_data)
     model = build_model(cfg.model, fs=cfg.data.fs, key=k_model)
     o = cfg.optim
-    optimizer = nrt.surrogate.make_optimizer(
+    optimizer = nrt.make_optimizer(
         lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
         weight_decay=o.weight_decay, clip_norm=o.clip_norm)
     state = nrt.surrogate.init_state(model, optimizer, key=k_train)

@@ -53,12 +53,12 @@ class Signal(eqx.Module):
     """
 
     ts: Float[Array, " time"]
-    xs: Inexact[Array, "time *channels"]
+    xs: Inexact[Array, " time *channels"]
     t0: float = eqx.field(static=True)
     t1: float = eqx.field(static=True)
     dt: float | None = eqx.field(static=True)
 
-    def __init__(self, ts: Float[ArrayLike, " times"], xs: Shaped[ArrayLike, "samples *channels"]):
+    def __init__(self, ts: Float[ArrayLike, " times"], xs: Shaped[ArrayLike, " samples *channels"]):
         """**Arguments:**
 
         - `ts`: sample times, shape `(time,)`, strictly increasing and finite. Must be
@@ -111,7 +111,7 @@ class Signal(eqx.Module):
 
     @classmethod
     def sampled(
-        cls, xs: Shaped[ArrayLike, "time *channels"], fs: Real, t0: Real = 0.0
+        cls, xs: Shaped[ArrayLike, " time *channels"], fs: Real, t0: Real = 0.0
     ) -> "Signal":
         """A Signal on the uniform grid `t0 + k / fs`; `xs` may be traced.
 

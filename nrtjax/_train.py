@@ -1,4 +1,4 @@
-"""The training machinery every nrtjax network shares: the optimizer factory, a
+"""The training machinery every nrtjax network shares: the optimiser (also fitting's), a
 serialisable train state, atomic checkpoints, exact resume and the NaN stop.
 
 A network's own module supplies the jitted step `(state, data) -> (state, loss, parts)`
@@ -20,23 +20,37 @@ from jaxtyping import Array, PRNGKeyArray
 from .io import atomic_path
 
 
-def make_optimizer(*, lr: float, total_steps: int, warmup_steps: int, weight_decay: float,
-                   clip_norm: float, decay_mask=None) -> optax.GradientTransformation:
-    """Gradient clipping, then AdamW on a warmup + cosine-decay schedule.
+def make_optimizer(lr: float, *, total_steps: int, warmup_steps: int = 0,
+                   final_fraction: float = 0.02, clip_norm: float | None = 1.0,
+                   weight_decay: float = 0.0, decay_mask=None) -> optax.GradientTransformation:
+    """The one optimiser of nrtjax (fitting and every trainer): gradient clipping, then
+    AdamW on a warmup + cosine-decay schedule.
 
-    **Arguments:** `lr` peak learning rate; `total_steps` schedule length;
-    `warmup_steps` linear warmup from 0; `weight_decay` AdamW decay; `clip_norm` global
-    gradient-norm clip; `decay_mask` optax's AdamW `mask` (a callable `params -> pytree of
-    bools`: which leaves decay; `None`: all).
+    The step size rises linearly from `lr / warmup_steps` to `lr` over `warmup_steps`, then
+    follows $\eta(s) = \eta_{end} + (\eta - \eta_{end})\,\tfrac12(1 + \cos\pi s/S)$
+    down to $\eta_{end}$ = `final_fraction * lr` at the end of the schedule; AdamW adds
+    `weight_decay` times the parameters to Adam's direction before the step (decoupled
+    weight decay; 0: plain Adam).
+
+    **Arguments:**
+
+    - `lr`: peak learning rate (in the fit's unconstrained coordinates for
+        [`nrtjax.fit`][], where 0.05 is about 5% per step of a positive parameter).
+    - `total_steps`: schedule length $S$ (warmup included).
+    - `warmup_steps`: linear warmup (0: none, the cosine starts at `lr`).
+    - `final_fraction`: the schedule's final fraction of `lr`.
+    - `clip_norm`: global gradient-norm clip applied first (`None`: no clipping).
+    - `weight_decay`, `decay_mask`: AdamW's decay and optax's `mask` (a callable
+        `params -> pytree of bools`: which leaves decay; `None`: all).
     """
     if warmup_steps > 0:
         schedule = optax.warmup_cosine_decay_schedule(
             lr / warmup_steps, lr, warmup_steps=warmup_steps,
-            decay_steps=max(total_steps, warmup_steps + 1), end_value=lr * 0.02)
+            decay_steps=max(total_steps, warmup_steps + 1), end_value=lr * final_fraction)
     else:
-        schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1), alpha=0.02)
-    return optax.chain(optax.clip_by_global_norm(clip_norm),
-                       optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask))
+        schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1), alpha=final_fraction)
+    clip = optax.identity() if clip_norm is None else optax.clip_by_global_norm(clip_norm)
+    return optax.chain(clip, optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask))
 
 
 class TrainState(eqx.Module):

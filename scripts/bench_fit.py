@@ -95,8 +95,10 @@ def cohort_vs_sequential(data: losses.TapData, duration: float, steps: int, star
     kw = dict(params=("lambda1", "lambda2"), restarts=restarts, steps=steps, patience=steps,
               rtol=0.0, method="lm", starts=starts,
               start_ranges={"lambda1": (0.5, 20.0), "lambda2": (0.25, 8.0)})
-    fit = lambda d, key: nrt.fit(nrt.ASHLE(), res, d, key=key, **kw).params
-    one = lambda i: jax.tree.map(lambda x: x[i:i + 1], data)
+    def fit(d, key):
+        return nrt.fit(nrt.ASHLE(), res, d, key=key, **kw).params
+    def one(i):
+        return jax.tree.map(lambda x: x[i:i + 1], data)
     jax.block_until_ready(fit(data, jr.key(0)))  # compile both programs first
     jax.block_until_ready(fit(one(0), jr.key(0)))
     t = time.perf_counter()

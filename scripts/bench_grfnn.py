@@ -105,8 +105,10 @@ def main():
 
     # 1. one network, full trajectory.
     net = nrt.GrFNN(freqs, alpha=-0.1, beta1=-1.0, beta2=-1.0, eps=1.0)
-    fast = lambda: nrt.simulate(net, sig, dt=dt).ys
-    slow = lambda: nrt.simulate(net, sig, dt=dt, adjoint=diffrax.RecursiveCheckpointAdjoint()).ys
+    def fast():
+        return nrt.simulate(net, sig, dt=dt).ys
+    def slow():
+        return nrt.simulate(net, sig, dt=dt, adjoint=diffrax.RecursiveCheckpointAdjoint()).ys
     ref = numpy_rk4(freqs, -0.1, xs, args.fs)
     err = float(np.max(np.abs(np.asarray(fast()) - ref)))
     t_np = best_time(lambda: numpy_rk4(freqs, -0.1, xs, args.fs), args.repeats)

@@ -56,7 +56,7 @@ def main():
     print(f"ASHLE RK4 (float64):   {n / t64:12.0f} samples/s   ratio surrogate/ODE {t64 / t_sur:.2f}x")
     print(f"ASHLE RK4 (float32):   {n / t32:12.0f} samples/s   ratio surrogate/ODE {t32 / t_sur:.2f}x")
     # Training steps/s with the shipped configuration.
-    opt = nrt.surrogate.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10,
+    opt = nrt.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10,
                                        weight_decay=1e-4, clip_norm=1.0)
     state = nrt.surrogate.init_state(model, opt, key=jr.key(1))
     fn = nrt.surrogate.make_step_fn(opt, nrt.surrogate.LossWeights(), batch_size=16, crop=1024,

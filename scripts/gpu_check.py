@@ -30,8 +30,6 @@ Checks (pass/fail in the table and the JSON; exit status 1 if any fails):
 """
 
 import argparse
-import json
-import math
 import platform
 import sys
 import time
@@ -117,7 +115,7 @@ def run_surrogate(a, cpu, on_cpu):
     spec = nrt.surrogate.DatasetSpec(n_songs=a.songs, duration=a.song_seconds)
     data = nrt.surrogate.make_dataset(spec, key=jr.key(0))
     arrays = nrt.surrogate.training_arrays(data)
-    opt = nrt.surrogate.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10,
+    opt = nrt.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10,
                                        weight_decay=1e-4, clip_norm=1.0)
     step = nrt.surrogate.make_step_fn(opt, nrt.surrogate.LossWeights(), batch_size=a.batch,
                                       crop=a.crop, warm=a.crop // 2)

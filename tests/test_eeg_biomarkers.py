@@ -88,7 +88,7 @@ def test_mapping_moves_parameters_in_the_documented_direction(trained):
     per = {}
     for i, s in enumerate(twin.STATES):
         p = mapping.map_biomarkers(np.median(an.normalised[lab == i], axis=0))
-        per[s] = p._asdict()
+        per[s] = p
     base = mapping.BASE
     assert per["stressed"]["rho"] > mapping.LORENZ_CRITICAL_RHO
     assert per["stressed"]["rho"] == max(v["rho"] for v in per.values())
@@ -104,20 +104,20 @@ def test_mapping_moves_parameters_in_the_documented_direction(trained):
 
 def test_mapping_table_values():
     p = mapping.map_biomarkers(np.ones(4))
-    assert p == mapping.DuetParameters(120.0, 4.0, 2.0, 25.0)
+    assert p == {"tempo_bpm": 120.0, "lambda1": 4.0, "lambda2": 2.0, "rho": 25.0}
     # Relaxation at 4x baseline (u_R = 1), stress at half (u_S = -1/2), others at baseline.
     p = mapping.map_biomarkers(np.array([1.0, 4.0, 0.5, 1.0]))
-    assert p.lambda2 == pytest.approx(0.5) and p.rho == pytest.approx(20.5)
-    assert p.tempo_bpm == 120.0 and p.lambda1 == 4.0
+    assert p["lambda2"] == pytest.approx(0.5) and p["rho"] == pytest.approx(20.5)
+    assert p["tempo_bpm"] == 120.0 and p["lambda1"] == 4.0
     p = mapping.map_biomarkers(np.array([4.0, 1.0, 1.0, 0.25]))
-    assert p.tempo_bpm == pytest.approx(120 * 2**0.3) and p.lambda1 == pytest.approx(2.0)
+    assert p["tempo_bpm"] == pytest.approx(120 * 2**0.3) and p["lambda1"] == pytest.approx(2.0)
     # Extreme inputs stay inside the documented ranges; NaN counts as baseline.
     x = np.array([[1e9, 1e-9, 1e9, 1e9], [1e-9, 1e9, 1e-9, 1e-9], [np.nan] * 4])
     out = mapping.map_biomarkers(x)
     for k, (lo, hi) in mapping.RANGES.items():
-        v = getattr(out, k)
+        v = out[k]
         assert np.all((v >= lo - 1e-9) & (v <= hi + 1e-9)), k
-    assert out.rho[2] == 25.0
+    assert out["rho"][2] == 25.0
 
 
 def _pyedflib_files():
@@ -141,7 +141,7 @@ def test_real_recordings_from_the_pyedflib_wheel():
         assert np.all(np.isfinite(an.normalised)) and np.all(an.normalised > 0), name
         params = mapping.map_biomarkers(an.normalised)
         for k, (lo, hi) in mapping.RANGES.items():
-            v = getattr(params, k)
+            v = params[k]
             assert np.all((v >= lo - 1e-9) & (v <= hi + 1e-9)), (name, k)
         if "subsecond" in name:
             assert an.channels == ("Fp1",)

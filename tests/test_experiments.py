@@ -157,13 +157,6 @@ def test_wandb_offline_writes_a_local_run(tmp_path):
     assert "outputs in" in r.stdout and str(tmp_path) in r.stdout
 
 
-def test_library_does_not_import_hydra():
-    code = "import sys, nrtjax; assert not {'hydra', 'omegaconf'} & set(sys.modules); print('OK')"
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-1000:]
-
-
 @pytest.mark.parametrize("model, stimulus, solver, keys", [
     (GrFNNConfig(n=5, fmax=4.0), MetronomeConfig(duration=2.0, fs=16.0), SolverConfig(),
      ("peak_amplitude", "peak_frequency")),

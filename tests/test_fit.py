@@ -12,7 +12,8 @@ import pytest
 from jaxtyping import Array
 
 import nrtjax as nrt
-from nrtjax.fitting import ParamSpace, identifiability, losses, make_optimizer, profile, synthetic
+from nrtjax import make_optimizer
+from nrtjax.fitting import ParamSpace, identifiability, losses, profile, synthetic
 from nrtjax.fitting._fit import _pick, design
 
 from ._ashle_numpy import peak_taps, phase_taps, simulate_ashle
@@ -71,7 +72,7 @@ def test_fit_matches_ols_with_laplace_errors_and_one_compile():
         return line_residuals(model, d)
 
     template = Line(jnp.asarray(0.1), jnp.asarray(0.1))
-    opt = make_optimizer(0.1, steps=600)
+    opt = make_optimizer(0.1, total_steps=600, final_fraction=0.1, clip_norm=10.0)
     out = nrt.fit(template, residuals, data, params=("a", "b"), bounds=free, key=jr.key(1),
                   restarts=2, steps=600, patience=100, rtol=0.0, optimizer=opt)
     design = np.stack([x, np.ones_like(x)], 1)

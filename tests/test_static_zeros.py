@@ -78,7 +78,8 @@ def test_gradients_through_dropped_terms():
 def test_a_differentiated_zero_keeps_its_term():
     """d/d eps at eps = 0 (beta2 = -1): the quintic term's derivative is not dropped.
     Oracle: a one-sided finite difference (eps must stay >= 0)."""
-    loss = lambda e: _loss(_ys(nrt.GrFNN(FREQS, alpha=0.2, beta2=-1.0, eps=e)))
+    def loss(e):
+        return _loss(_ys(nrt.GrFNN(FREQS, alpha=0.2, beta2=-1.0, eps=e)))
     g = jax.grad(loss)(0.0)
     h = 1e-6
     fd = (loss(h) - loss(0.0)) / h

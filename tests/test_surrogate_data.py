@@ -17,7 +17,8 @@ def _ashle_numpy(F, fs, p):
         d, fd, z, f = y
         ud = d / abs(d) if abs(d) > 0 else 0
         uz = z / abs(z) if abs(z) > 0 else 0
-        osc = lambda w: w * (p["a"] + 2j * np.pi + p["b"] * abs(w) ** 2)
+        def osc(w):
+            return w * (p["a"] + 2j * np.pi + p["b"] * abs(w) ** 2)
         drive = p["forcing"] * x
         return np.array([
             fd * (osc(d) + drive),
@@ -30,7 +31,9 @@ def _ashle_numpy(F, fs, p):
     out = [y]
     for k in range(len(F) - 1):
         xm = 0.5 * (F[k] + F[k + 1])
-        k1 = vf(y, F[k]); k2 = vf(y + h / 2 * k1, xm); k3 = vf(y + h / 2 * k2, xm)
+        k1 = vf(y, F[k])
+        k2 = vf(y + h / 2 * k1, xm)
+        k3 = vf(y + h / 2 * k2, xm)
         k4 = vf(y + h * k3, F[k + 1])
         y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         out.append(y)

@@ -77,7 +77,9 @@ def _motor_steady(f_forcing, *, f0, lam1, lam2, seconds=20.0, fs=128.0):
     n = int(seconds * fs)
     for k in range(n):
         t = k * h
-        k1 = vf(t, y); k2 = vf(t + h / 2, y + h / 2 * k1); k3 = vf(t + h / 2, y + h / 2 * k2)
+        k1 = vf(t, y)
+        k2 = vf(t + h / 2, y + h / 2 * k1)
+        k3 = vf(t + h / 2, y + h / 2 * k2)
         k4 = vf(t + h, y + h * k3)
         y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         if k >= n - 5 * fs:
@@ -126,9 +128,10 @@ def test_residual_head_is_reference_plus_offset_and_causal(getkey, lock_f0, chan
 
 def test_phase_residual_is_forcing_phase_minus_locked_lag_and_causal(getkey):
     key = getkey()
-    make = lambda phase: TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
-                             freq_residual=True, freq_tau=0.3, lock_f0=1.8,
-                             phase_residual=phase, key=key)
+    def make(phase):
+        return TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
+                                 freq_residual=True, freq_tau=0.3, lock_f0=1.8,
+                                 phase_residual=phase, key=key)
     model = make(True)
     x, t = _phasor(np.full(600, 2.6), start=0.5, fade=0.5)
     x = jnp.asarray(x)
@@ -255,8 +258,9 @@ def test_motor_phase_locks_and_slips_at_the_analytic_rates():
     # (Adler 1946): locked at sin(psi) = -w / K behind the drive when |w| < K, else slipping
     # at the mean rate sqrt(w^2 - K^2) rad/s.
     fs, t = FS, np.arange(40 * 256) / FS
-    drive = lambda f_F: jnp.asarray(np.stack([np.cos(2 * np.pi * f_F * t),
-                                              np.sin(2 * np.pi * f_F * t)]))
+    def drive(f_F):
+        return jnp.asarray(np.stack([np.cos(2 * np.pi * f_F * t),
+                                                  np.sin(2 * np.pi * f_F * t)]))
     ones = jnp.ones(t.size)
     theta = np.asarray(motor_phase(2.0 * ones, 1.25 * ones, drive(2.1), fs=fs))
     lag = np.angle(np.exp(1j * (2 * np.pi * 2.1 * t - theta)))

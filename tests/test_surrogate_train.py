@@ -7,8 +7,9 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from nrtjax import make_optimizer
 from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, init_state, load_state,
-                              make_optimizer, make_step_fn, slow_lock_songs, total_loss, train)
+                              make_step_fn, slow_lock_songs, total_loss, train)
 from nrtjax.surrogate.train import apply_update, sample_batch
 
 

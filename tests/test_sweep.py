@@ -73,7 +73,8 @@ def test_grid_layout_and_overrides():
 
 # --- sharded_vmap --------------------------------------------------------------------------
 def test_sharded_vmap_equals_vmap_and_pads():
-    fn = lambda p: {"y": jnp.sin(p["a"]) * p["b"], "v": jnp.stack([p["a"], p["b"]])}
+    def fn(p):
+        return {"y": jnp.sin(p["a"]) * p["b"], "v": jnp.stack([p["a"], p["b"]])}
     params = {"a": jnp.linspace(0.0, 1.0, 5), "b": jnp.arange(5.0)}
     got = nrt.sharded_vmap(fn)(params)
     want = jax.vmap(fn)(params)

@@ -39,7 +39,8 @@ def test_vertical_position_of_a_moving_bar(tmp_path):
         f[r:r + 4] = 200
         frames.append(f)
     feats = nv.extract_motion(write_lossless(tmp_path / "bar.avi", frames))
-    centre = lambda r: r + 2.0
+    def centre(r):
+        return r + 2.0
     expect = [1 - 0.5 * (centre(a) + centre(b)) / h for a, b in zip(rows[:-1], rows[1:])]
     np.testing.assert_allclose(feats.vertical, expect, atol=1e-9)
 

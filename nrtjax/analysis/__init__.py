@@ -1,5 +1,12 @@
 """Analysis: phase locking, instantaneous phase and frequency, beat readouts, stability."""
 
+from . import (
+    beat as beat,
+    modelocking as modelocking,
+    phase as phase,
+    rhythm as rhythm,
+    stability as stability,
+)
 from .beat import (
     peak_times as peak_times,
     phase_crossings as phase_crossings,
@@ -10,8 +17,6 @@ from .phase import (
     instantaneous_phase as instantaneous_phase,
 )
 from .plv import plv as plv
-
-# --- rhythm ---
 from .rhythm import (
     asynchronies as asynchronies,
     iti_drift as iti_drift,

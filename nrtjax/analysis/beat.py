@@ -18,7 +18,8 @@ def resonance_peak(
     amp = jnp.asarray(amplitude)
     n = logf.shape[0]
     k = jnp.clip(jnp.argmax(amp, axis=-1), 1, n - 2)
-    take = lambda j: jnp.take_along_axis(amp, j[..., None], axis=-1)[..., 0]
+    def take(j):
+        return jnp.take_along_axis(amp, j[..., None], axis=-1)[..., 0]
     a0, a1, a2 = take(k - 1), take(k), take(k + 1)
     denom = a0 - 2 * a1 + a2
     offset = jnp.where(jnp.abs(denom) > 0, 0.5 * (a0 - a2) / jnp.where(denom == 0, 1, denom), 0)

@@ -42,17 +42,17 @@ Numbers = ArrayLike | Sequence[int | float]
 
 def resonance_order(upper: Numbers, lower: Numbers) -> np.ndarray:
     """The order $u + l - 2$ of the resonant monomial for the ratio $u{:}l$ (in lowest terms)."""
-    u, l = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
-    g = np.gcd(u, l)
-    return u // g + l // g - 2
+    u, low = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
+    g = np.gcd(u, low)
+    return u // g + low // g - 2
 
 
 def resonance_strength(upper: Numbers, lower: Numbers, eps: float,
                        amplitude: float = 1.0) -> np.ndarray:
     """The coefficient $\\varepsilon^{(u+l-2)/2} F^{u}$ of the resonant $u{:}l$ monomial."""
-    u, l = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
-    g = np.gcd(u, l)
-    return eps ** ((u // g + l // g - 2) / 2) * amplitude ** (u // g)
+    u, low = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
+    g = np.gcd(u, low)
+    return eps ** ((u // g + low // g - 2) / 2) * amplitude ** (u // g)
 
 
 def detuning_grid(max_detuning: float, n_side: int, min_detuning: float = 1e-5) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 import jax.numpy as jnp
 import numpy as np
-import scipy.signal
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 
@@ -12,6 +11,8 @@ def instantaneous_phase(x: Inexact[ArrayLike, "*batch time"]) -> Float[Array, "*
     x = jnp.asarray(x)
     if jnp.iscomplexobj(x):
         return jnp.angle(x)
+    import scipy.signal  # here, not at import: `import nrtjax` stays light
+
     analytic = scipy.signal.hilbert(np.asarray(x), axis=-1)
     return jnp.asarray(np.angle(analytic), dtype=x.dtype)
 

@@ -4,7 +4,8 @@ from .io import AudioError as AudioError, load_audio as load_audio, write_wav as
 
 # --- duet ---
 from . import mix as mix, synth as synth
-from .mix import db_to_gain as db_to_gain, mix as mix_tracks, normalize as normalize
+from .mix import db_to_gain as db_to_gain, normalize as normalize
+from .mix import mix as mix_tracks  # noqa: F401 (re-exported; the name `mix` is the module)
 from .mix import peak_dbfs as peak_dbfs
 from .synth import (
     DRUMS as DRUMS,
@@ -21,6 +22,7 @@ from .mix import soft_limit as soft_limit
 
 # --- groove ---
 from . import beat_eval as beat_eval, features as features, groove as groove
+from . import groove_mix as groove_mix
 from .beat_eval import f_measure as f_measure
 from .drum_events import DrumEvents as DrumEvents, drum_events as drum_events
 from .features import (

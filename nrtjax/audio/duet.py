@@ -74,8 +74,8 @@ class DuetParams:
     lorenz_rate: float = 0.25
     forcing_gain: float = 1.0
     pulse_octaves: float = 0.5
-    scale: str = "major"
-    root: int = 60
+    scale: str = "minor_pentatonic"
+    root: int = 57
     octave: int = 0
     drum_gain_db: float = -3.0
     melody_gain_db: float = -4.0
@@ -151,8 +151,10 @@ class BlockInfo(NamedTuple):
     def join(cls, infos: list["BlockInfo"]) -> "BlockInfo":
         """Consecutive blocks as one: series and events concatenated, `grfnn_amp` of the
         last block."""
-        cat = lambda name: np.concatenate([getattr(i, name) for i in infos])
-        lists = lambda name: [e for i in infos for e in getattr(i, name)]
+        def cat(name):
+            return np.concatenate([getattr(i, name) for i in infos])
+        def lists(name):
+            return [e for i in infos for e in getattr(i, name)]
         return cls(cat("ts"), cat("phase"), cat("f"), cat("amp"), cat("lorenz"),
                    cat("pulse_amp"), infos[-1].grfnn_amp, cat("beats"), lists("drum_events"),
                    lists("notes"), cat("drums"), cat("melody"))

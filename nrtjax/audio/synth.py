@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._random import as_generator
+
 DRUMS = ("kick", "snare", "hat")
 """The synthesised drum voices; an instrument is named by its name here or its index."""
 _ATTACK_S = 0.001
@@ -42,29 +44,6 @@ class Note(NamedTuple):
     pitch: float
     velocity: float
     length_s: float
-
-
-def as_generator(key) -> np.random.Generator:
-    """A NumPy `Generator` from a JAX PRNG key, an int seed or a `Generator` (returned as is).
-
-    A JAX key is turned into a seed through its raw key data, so equal keys give equal
-    generators. **Raises:** `TypeError` for `None` or anything else.
-    """
-    if isinstance(key, np.random.Generator):
-        return key
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return np.random.default_rng(int(key))
-    if key is None:
-        raise TypeError("Drum synthesis is random: pass key= (a JAX PRNG key, an int seed or "
-                        "a numpy Generator) to make it reproducible.")
-    import jax
-    import jax.numpy as jnp
-
-    if isinstance(key, jax.Array):
-        data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-        return np.random.default_rng(np.asarray(data, dtype=np.uint32).reshape(-1).tolist())
-    raise TypeError("key must be a JAX PRNG key, an int or a numpy Generator, got "
-                    f"{type(key).__name__}.")
 
 
 def _check_sr(sr) -> int:
@@ -103,7 +82,7 @@ def kick(velocity: float, sr: int, *, key) -> np.ndarray:
     """A kick drum: a sine whose pitch falls exponentially from ~160 to 45 Hz (40 ms), with a
     150 ms decay, plus a 4 ms noise click. Length 0.45 s; amplitude proportional to `velocity`."""
     sr, v = _check_sr(sr), _check_velocity(velocity, "kick")
-    rng = as_generator(key)
+    rng = as_generator(key, what="Drum synthesis")
     t = np.arange(int(0.45 * sr)) / sr
     f_hi = 110.0 + 50.0 * v
     freq = 45.0 + (f_hi - 45.0) * np.exp(-t / 0.04)
@@ -117,7 +96,7 @@ def snare(velocity: float, sr: int, *, key) -> np.ndarray:
     """A snare drum: two damped partials (185 and 330 Hz, 70 ms) for the shell and
     differentiated (brightened) noise with a 120 ms decay for the wires. Length 0.3 s."""
     sr, v = _check_sr(sr), _check_velocity(velocity, "snare")
-    rng = as_generator(key)
+    rng = as_generator(key, what="Drum synthesis")
     t = np.arange(int(0.3 * sr)) / sr
     shell = np.sin(2 * np.pi * 185.0 * t) + 0.6 * np.sin(2 * np.pi * 330.0 * t)
     shell *= np.exp(-t / 0.07)
@@ -130,7 +109,7 @@ def hat(velocity: float, sr: int, *, key) -> np.ndarray:
     """A closed hi-hat: twice-differentiated noise (+12 dB/octave, energy above ~5 kHz)
     with a 30 ms decay. Length 0.12 s."""
     sr, v = _check_sr(sr), _check_velocity(velocity, "hat")
-    rng = as_generator(key)
+    rng = as_generator(key, what="Drum synthesis")
     t = np.arange(int(0.12 * sr)) / sr
     noise = _bright(rng.standard_normal(t.size), 2)
     noise /= max(1e-12, np.max(np.abs(noise)))
@@ -188,7 +167,7 @@ def render_drums(
     """
     sr = _check_sr(sr)
     out = np.zeros(_num_samples(duration, sr))
-    rng = as_generator(key)
+    rng = as_generator(key, what="Drum synthesis")
     for event in events:
         time_s, name, velocity = event
         time_s = float(time_s)

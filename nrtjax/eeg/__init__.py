@@ -33,7 +33,7 @@ from .io import (
     pick_channels as pick_channels,
     write_eeg as write_eeg,
 )
-from .mapping import DuetParameters as DuetParameters, map_biomarkers as map_biomarkers
+from .mapping import map_biomarkers as map_biomarkers
 from .stream import EEGStreamer as EEGStreamer, stream_duet as stream_duet
 from .twin import (
     EPOC_CHANNELS as EPOC_CHANNELS,

@@ -1,4 +1,6 @@
-"""The documented mapping from normalised biomarkers to duet parameters.
+"""The documented mapping from normalised biomarkers to duet parameters: the values of the
+four [`nrtjax.audio.DuetParams`][] fields the EEG steers, as a dict
+(`params.replace(**values)` applies one block's).
 
 Each normalised biomarker $x$ (1 = the subject's baseline) becomes a bounded score
 $u = \\mathrm{clip}(\\log_2(x) / 2, -1, 1)$: $u = 0$ at baseline, $\\pm 1$ at 4x or 1/4 of it.
@@ -33,17 +35,6 @@ RANGES = {"tempo_bpm": (120.0 * 2**-0.3, 120.0 * 2**0.3), "lambda1": (2.0, 8.0),
 LORENZ_CRITICAL_RHO = 24.74
 
 
-class DuetParameters(NamedTuple):
-    """Parameters of the duet: the ASHLE drummer's `tempo_bpm` ($60 f_0$), `lambda1`,
-    `lambda2`; the Lorenz melodist's `rho`.
-    Fields are floats or arrays of the same shape (a trajectory)."""
-
-    tempo_bpm: np.ndarray
-    lambda1: np.ndarray
-    lambda2: np.ndarray
-    rho: np.ndarray
-
-
 def scores(normalised: np.ndarray) -> np.ndarray:
     """Bounded scores $u = \\mathrm{clip}(\\log_2(x)/2, -1, 1)$ of normalised biomarkers
     `(..., 4)`; non-positive or non-finite inputs count as baseline (u = 0)."""
@@ -52,20 +43,22 @@ def scores(normalised: np.ndarray) -> np.ndarray:
     return np.where(ok, np.clip(np.log2(np.where(ok, x, 1.0)) / 2, -1.0, 1.0), 0.0)
 
 
-def map_scores(u: np.ndarray) -> DuetParameters:
+def map_scores(u: np.ndarray) -> dict[str, np.ndarray | float]:
     """Duet parameters from scores `u (..., 4)` (engagement, relaxation, stress, attention),
-    by the table in this module's docstring."""
+    by the table in this module's docstring: `{name: array (...)}` for the names in
+    `PARAMETERS` (fields of [`nrtjax.audio.DuetParams`][])."""
     u = np.asarray(u, dtype=np.float64)
     e, r, s, a = (u[..., BIOMARKERS.index(k)] for k in BIOMARKERS)
     tempo = BASE["tempo_bpm"] * 2 ** (0.3 * e)
     lambda1 = BASE["lambda1"] * 2**a
     lambda2 = BASE["lambda2"] * 4.0 ** (-r)
     rho = BASE["rho"] + 9.0 * s
-    return DuetParameters(tempo, lambda1, lambda2, rho)
+    return dict(zip(PARAMETERS, (tempo, lambda1, lambda2, rho)))
 
 
-def map_biomarkers(normalised: np.ndarray) -> DuetParameters:
-    """Duet parameters from normalised biomarkers `(..., 4)` (1 = baseline)."""
+def map_biomarkers(normalised: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Duet parameters from normalised biomarkers `(..., 4)` (1 = baseline), as
+    [`map_scores`][nrtjax.eeg.mapping.map_scores] returns them."""
     return map_scores(scores(normalised))
 
 

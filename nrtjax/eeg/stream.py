@@ -21,7 +21,7 @@ from .bands import band_powers
 from .biomarkers import Baseline, biomarkers, features
 from .classify import StateClassifier
 from .io import EEGRecording, design_filter
-from .mapping import DuetParameters, Smoother, map_scores, scores
+from .mapping import PARAMETERS, Smoother, map_scores, scores
 
 
 class EEGStreamState(NamedTuple):
@@ -36,11 +36,11 @@ class EEGStreamState(NamedTuple):
 
 class EEGBlock(NamedTuple):
     """The EEG side of one block: `normalised` biomarkers `(4,)` (1 = baseline),
-    `params` (a `DuetParameters` of floats), `state` (predicted state index, -1 before
+    `params` (`{name: float}` for the four `DuetParams` fields the EEG sets), `state` (predicted state index, -1 before
     the first full window or without a classifier), `good_fraction` of channels used."""
 
     normalised: np.ndarray
-    params: DuetParameters
+    params: dict[str, float]
     state: int
     good_fraction: float
 
@@ -93,7 +93,7 @@ class EEGStreamer:
             if self.classifier is not None:
                 label = int(self.classifier.predict(features(powers, self.baseline)[None])[0])
         smoother = state.smoother.update(scores(norm), block.shape[1] / self.fs)
-        params = DuetParameters(*(float(v) for v in map_scores(smoother.state)))
+        params = {k: float(v) for k, v in map_scores(smoother.state).items()}
         return EEGStreamState(zi, buf, powers, smoother), EEGBlock(norm, params, label, frac)
 
 
@@ -112,13 +112,14 @@ def blocks(rec: EEGRecording, block_s: float) -> Iterator[tuple[float, np.ndarra
 
 class StreamResult(NamedTuple):
     """The stream's outputs, one row per block: `times` (block end, s), `normalised`
-    `(blocks, 4)`, `params` (a `DuetParameters` of `(blocks,)` arrays), `states`
+    `(blocks, 4)`, `params` (`{name: (blocks,) array}` for the four `DuetParams` fields the
+    EEG sets), `states`
     `(blocks,)`, `good_fraction`, `latency_s` (compute time per block), `audio` (the
     concatenated duet), `sr`, `infos` (the engine's per-block `BlockInfo`s)."""
 
     times: np.ndarray
     normalised: np.ndarray
-    params: DuetParameters
+    params: dict[str, np.ndarray]
     states: np.ndarray
     good_fraction: np.ndarray
     latency_s: np.ndarray
@@ -153,7 +154,7 @@ def stream_duet(rec: EEGRecording, streamer: EEGStreamer, engine, base_params, *
     for t_end, block in blocks(rec, block_s):
         t0 = time.perf_counter()
         state, out = streamer.step(state, block)
-        params = base_params.replace(**{k: float(v) for k, v in out.params._asdict().items()})
+        params = base_params.replace(**out.params)
         sound, duet, info = engine.process_block(duet, params, block_s)
         lat.append(time.perf_counter() - t0)
         rows.append((t_end, out))
@@ -165,8 +166,7 @@ def stream_duet(rec: EEGRecording, streamer: EEGStreamer, engine, base_params, *
         raise ValueError(f"The recording ({rec.duration:.2f} s) is shorter than one block "
                          f"({block_s} s).")
     outs = [o for _, o in rows]
-    params = DuetParameters(*(np.array([getattr(o.params, k) for o in outs])
-                              for k in DuetParameters._fields))
+    params = {k: np.array([o.params[k] for o in outs]) for k in PARAMETERS}
     return StreamResult(np.array([t for t, _ in rows]), np.stack([o.normalised for o in outs]),
                         params, np.array([o.state for o in outs]),
                         np.array([o.good_fraction for o in outs]), np.array(lat),

@@ -7,6 +7,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from .._random import as_generator
 from .io import EEGRecording
 
 EPOC_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4",
@@ -80,18 +81,11 @@ class TwinSubject:
     blink_uv: float
 
 
-def _rng(key: PRNGKeyArray) -> np.random.Generator:
-    # The twin is generated in NumPy (no compile time: a JAX version took 20 s to compile
-    # on 2 cores); its generator is seeded from the JAX key so that keys stay the one
-    # source of randomness.
-    return np.random.default_rng(np.asarray(jr.key_data(key)).astype(np.uint64).tolist())
-
-
 def twin_subject(*, key: PRNGKeyArray) -> TwinSubject:
     """Draw a subject: IAF ~ N(10, 0.7) Hz (Klimesch 1999), 1/f exponent in [1.4, 2.0],
     background 6-10 µV RMS, channel gains x0.8-1.2 (contact quality), line pickup 1-4 µV,
     blink amplitude 100-200 µV."""
-    rng = _rng(key)
+    rng = as_generator(key, what="The EEG twin")
     return TwinSubject(
         iaf=float(10.0 + 0.7 * rng.standard_normal()),
         exponent=float(rng.uniform(1.4, 2.0)),
@@ -198,7 +192,7 @@ def simulate_twin(
     ksub, key = jr.split(key)
     subject = twin_subject(key=ksub) if subject is None else subject
     n = int(round(seconds * fs))
-    rng = _rng(key)
+    rng = as_generator(key, what="The EEG twin")
     parts = [_segment(rng, subject, table[s], n, fs, line_freq) for s in states]
     ann = tuple((i * n / fs, n / fs, f"state/{s}") for i, s in enumerate(states))
     return EEGRecording(np.concatenate(parts, axis=1) * 1e-6, fs, EPOC_CHANNELS,

@@ -10,7 +10,6 @@ from . import data as data, losses as losses, readouts as readouts, synthetic as
 from ._fit import (
     FitResult as FitResult,
     fit as fit,
-    make_optimizer as make_optimizer,
     profile as profile,
 )
 from ._params import ParamSpace as ParamSpace

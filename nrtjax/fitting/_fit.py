@@ -10,29 +10,12 @@ import jax.tree_util as jtu
 import optax
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
-from scipy.stats import qmc
 
+from .._train import make_optimizer
 from ._params import Bounds, ParamSpace
 from ._uncertainty import laplace
 
 Residuals = Callable[[eqx.Module, PyTree], tuple[Float[Array, " n"], Float[Array, " n"]]]
-
-
-def make_optimizer(learning_rate: float = 0.05, *, steps: int = 300, clip: float = 10.0,
-                   final_fraction: float = 0.1) -> optax.GradientTransformation:
-    """The default optimiser of [`nrtjax.fitting`][]: clip, then Adam, then a cosine schedule.
-
-    **Arguments:**
-
-    - `learning_rate`: peak step in the unconstrained space (0.05 = about 5% per step
-        for a positive parameter).
-    - `steps`: length of the cosine decay; `final_fraction`: its final fraction of
-        `learning_rate`.
-    - `clip`: global-norm gradient clip, applied before Adam's scaling.
-    """
-    schedule = optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=final_fraction)
-    return optax.chain(optax.clip_by_global_norm(clip), optax.scale_by_adam(),
-                       optax.scale_by_learning_rate(schedule))
 
 
 class FitResult(eqx.Module):
@@ -195,17 +178,24 @@ def _lm(resid_u, u0, steps: int, patience: int, rtol: float, h: float = 1e-5):
 @eqx.filter_jit
 def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, steps, patience,
                 rtol, method="adam"):
-    optim = make_optimizer(learning_rate, steps=steps) if optimizer is None else optimizer
+    if optimizer is None:  # fit's own schedule: a wide clip, and no lower than 10% at the end
+        optimizer = make_optimizer(learning_rate, total_steps=steps, final_fraction=0.1,
+                                   clip_norm=10.0)
+    optim = optimizer
     def loss_theta(theta, datum):
         return _mean_sq(residuals, space.set(model, theta), datum)
 
     def subject(u0_s, datum):
-        loss_u = lambda u: loss_theta(space.constrain(u), datum)
+        def loss_u(u):
+            return loss_theta(space.constrain(u), datum)
         if method == "lm":
-            resid_u = lambda u: _scaled(residuals, space.set(model, space.constrain(u)), datum)
-            run = lambda u: _lm(resid_u, u, steps, patience, rtol)
+            def resid_u(u):
+                return _scaled(residuals, space.set(model, space.constrain(u)), datum)
+            def run(u):
+                return _lm(resid_u, u, steps, patience, rtol)
         else:
-            run = lambda u: _descend(loss_u, u, optim, steps, patience, rtol)
+            def run(u):
+                return _descend(loss_u, u, optim, steps, patience, rtol)
         best_u, best, hist, taken = jax.vmap(run)(u0_s)
         finite = jnp.where(jnp.isfinite(best), best, jnp.inf)
         j = jnp.argmin(finite)
@@ -214,7 +204,8 @@ def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, ste
         if method == "lm":
             # Gauss-Newton: H = 2 J^T J and g = 2 J^T r from a central-difference
             # Jacobian (forward runs only; exact for residuals linear in theta).
-            res_th = lambda th: _scaled(residuals, space.set(model, th), datum)
+            def res_th(th):
+                return _scaled(residuals, space.set(model, th), datum)
             jac, r_s = _fd_jacobian(res_th, theta)
             hess, grad = 2 * jac.T @ jac, 2 * jac.T @ r_s
         else:
@@ -244,6 +235,8 @@ def design(space: ParamSpace, ranges: Sequence[tuple[float, float]], n: int,
     """`n` scrambled Sobol points (Owen scrambling, `seed`) filling the box `ranges`,
     uniform in $\\log\\theta$ for positive parameters and in $\\theta$ otherwise, as
     unconstrained vectors `(n, p)`."""
+    from scipy.stats import qmc  # here, not at import: `import nrtjax` stays light
+
     p = len(space.names)
     unit = qmc.Sobol(d=p, scramble=True, seed=seed).random(n)
     logs = space.log_scaled()
@@ -359,7 +352,8 @@ def fit(
     - `bounds`: `{name: (low, high)}`; unnamed parameters are positive.
     - `restarts`, `spread`: number of starting points and their spread.
     - `steps`, `patience`, `rtol`: step budget and early stopping.
-    - `learning_rate`: of the default optimiser, `make_optimizer(learning_rate, steps=steps)`.
+    - `learning_rate`: of the default optimiser, [`nrtjax.make_optimizer`][]`(learning_rate,
+        total_steps=steps, final_fraction=0.1, clip_norm=10.0)`.
     - `optimizer`: any optax transformation instead (reuse one object across calls so
         that the compiled program is reused).
     - `starts`: size of the global start design (0: start from the template and
@@ -454,8 +448,9 @@ def _profile_cohort(model, residuals, data, space, u_hat, fixed, mask, steps):
     """LM over the free coordinates of `u` with those in `mask` held at `fixed`; vmapped
     over subjects and over the rows of `fixed`/`mask` (each `(s, m, p)`)."""
     def one(u0, fix, msk, datum):
-        resid_u = lambda v: _scaled(residuals, space.set(model, space.constrain(
-            jnp.where(msk, fix, v))), datum)
+        def resid_u(v):
+            return _scaled(residuals, space.set(model, space.constrain(
+                jnp.where(msk, fix, v))), datum)
         _, best, _, _ = _lm(resid_u, jnp.where(msk, fix, u0), steps, 2, 1e-6)
         return best
 

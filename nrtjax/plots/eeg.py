@@ -49,10 +49,10 @@ def eeg_dashboard(rec: EEGRecording, result, *, title: str = "", stats: dict | N
     axes[1].legend(ncol=4, fontsize=8, loc="upper left")
     p = result.params
     ax = axes[2]
-    ax.plot(t, p.rho, color="tab:red", label="Lorenz rho")
+    ax.plot(t, p["rho"], color="tab:red", label="Lorenz rho")
     ax.axhline(LORENZ_CRITICAL_RHO, color="tab:red", ls=":", lw=1)
-    ax.plot(t, 4 * p.lambda2, color="tab:blue", label="4 x lambda2 (elasticity)")
-    ax.plot(t, 4 * p.lambda1, color="tab:green", label="4 x lambda1 (learning)")
+    ax.plot(t, 4 * p["lambda2"], color="tab:blue", label="4 x lambda2 (elasticity)")
+    ax.plot(t, 4 * p["lambda1"], color="tab:green", label="4 x lambda1 (learning)")
     ax.set(title="duet parameters (dotted: rho = 24.74, chaos above)", xlim=(0, t[-1]))
     ax.legend(ncol=3, fontsize=8, loc="upper left")
     _dynamics_panel(axes[3], result)
@@ -76,7 +76,7 @@ def _dynamics_panel(ax, result):
     f = np.concatenate([np.asarray(i.f) for i in infos])
     lx = np.concatenate([np.asarray(i.lorenz)[:, 0] for i in infos])
     ax.plot(ts, 60 * f, color="tab:purple", lw=1.2, label="drummer motor tempo 60 f (BPM)")
-    ax.plot(result.times, result.params.tempo_bpm, color="tab:purple", ls=":", lw=1,
+    ax.plot(result.times, result.params["tempo_bpm"], color="tab:purple", ls=":", lw=1,
             label="spontaneous tempo 60 f0 (BPM)")
     ax.set(ylabel="BPM", xlim=(0, result.times[-1]),
            title="oscillator dynamics: ASHLE drummer and Lorenz melodist")

@@ -55,7 +55,6 @@ from .train import (
     TrainState as TrainState,
     init_state as init_state,
     load_state as load_state,
-    make_optimizer as make_optimizer,
     make_step_fn as make_step_fn,
     save_state as save_state,
     train as train,

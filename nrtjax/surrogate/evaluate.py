@@ -55,7 +55,8 @@ def decode(model: TCN, out: Float[Array, "*b 4 time"]) -> SurrogateOutput:
 def predict_arrays(model: TCN, x: Float[Array, "*b 2 time"]) -> SurrogateOutput:
     """Inference on stacked (real, imaginary) forcings, batched over leading axes."""
     x = x.astype(model.head.weight.dtype)
-    fn = lambda a: model(a, inference=True)
+    def fn(a):
+        return model(a, inference=True)
     for _ in range(x.ndim - 2):
         fn = jax.vmap(fn)
     return decode(model, fn(x))
@@ -156,7 +157,8 @@ def surrogate_metrics(pred: SurrogateOutput, truth: SurrogateOutput,
     songs on which it is locked (`gt_lock_fraction`, PLV >= `LOCK_PLV`).
     """
     k = int(round(startup * fs))
-    cut = lambda a: np.asarray(a, dtype=np.float64)[..., k:]
+    def cut(a):
+        return np.asarray(a, dtype=np.float64)[..., k:]
     pp, gp, sp = cut(pred.phase), cut(truth.phase), cut(phase_stim)
     out = {}
     out |= _summary("tracking_plv", tracking_plv(pp, gp))

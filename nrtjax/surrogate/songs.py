@@ -3,9 +3,10 @@ jitter, dropped and extra onsets and varying dynamics."""
 
 import dataclasses
 
-import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
+
+from .._random import as_generator
 
 # One bar of 16 sixteenth-note steps: (step, velocity). Kick and snare carry the beat
 # with similar weight (so the half-bar component of the onset envelope stays small),
@@ -59,10 +60,6 @@ class SongStyle:
             raise ValueError("SongStyle.drop and SongStyle.dynamics must be below 1.")
 
 
-def _rng(key: PRNGKeyArray) -> np.random.Generator:
-    return np.random.default_rng(np.asarray(jr.key_data(key)).astype(np.uint64))
-
-
 def make_song(
     pattern: list[tuple[int, float]],
     tempo_bpm: float,
@@ -93,7 +90,7 @@ def make_song(
     """
     if not (tempo_bpm > 0 and duration > 0):
         raise ValueError(f"tempo_bpm and duration must be positive, got {tempo_bpm}, {duration}.")
-    rng = _rng(key)
+    rng = as_generator(key, what="A song")
     ramp = rng.uniform(-style.drift, style.drift)
     steps, vels = np.array([s for s, _ in pattern]), np.array([v for _, v in pattern])
     # Grid times of sixteenth notes under the ramped tempo.

@@ -72,7 +72,8 @@ class CausalAttention(eqx.Module):
             return a.reshape(h, c // h, nb, w).transpose(0, 2, 3, 1)
 
         q, k, v = blocks(q), blocks(k), blocks(v)
-        prev = lambda a: jnp.concatenate([jnp.zeros_like(a[:, :1]), a[:, :-1]], axis=1)
+        def prev(a):
+            return jnp.concatenate([jnp.zeros_like(a[:, :1]), a[:, :-1]], axis=1)
         k2 = jnp.concatenate([prev(k), k], axis=2)  # (h, nb, 2w, d)
         v2 = jnp.concatenate([prev(v), v], axis=2)
         scores = jnp.einsum("hbqd,hbkd->hbqk", q, k2) / math.sqrt(c // h)

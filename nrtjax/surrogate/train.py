@@ -1,7 +1,7 @@
 """The surrogate's training step: crops, loss and one optimizer update, jitted as one.
 
-The optimizer, train state, checkpoints, resume and NaN stop are shared with the other
-networks in `nrtjax._train` (re-exported here).
+The train state, checkpoints, resume and NaN stop are shared with the other networks in
+`nrtjax._train` (re-exported here); the optimiser is [`nrtjax.make_optimizer`][].
 """
 
 from collections.abc import Callable
@@ -19,7 +19,6 @@ from .._train import (  # noqa: F401  (the surrogate's public training API)
     TrainState as TrainState,
     init_state as init_state,
     load_state as load_state,
-    make_optimizer as make_optimizer,
     save_state as save_state,
     train as train,
 )
@@ -63,8 +62,10 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, w
         else:
             at_start = at_start | use
     start = jnp.where(at_start, 0, start)
-    take = lambda a, i, s: jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
-    crop_all = lambda a: jax.vmap(take, in_axes=(None, 0, 0))(a, idx, start)
+    def take(a, i, s):
+        return jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
+    def crop_all(a):
+        return jax.vmap(take, in_axes=(None, 0, 0))(a, idx, start)
     x = crop_all(data["x"])
     steps = jnp.arange(crop)[None, :]
     mask = ((steps >= warm) | (start[:, None] == 0)).astype(x.dtype)
@@ -77,7 +78,8 @@ def apply_update(model: TCN, opt_state, batch: dict, optimizer: optax.GradientTr
     """Loss, gradient and one optimizer update on `batch` (pure; jit it or call it
     inside a jitted step). Returns `(model, opt_state, loss, parts)`; `loss` is the
     value before the update."""
-    loss_fn = lambda m: total_loss(m, batch, weights, key=key, inference=key is None)
+    def loss_fn(m):
+        return total_loss(m, batch, weights, key=key, inference=key is None)
     (loss, parts), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
     params = eqx.filter(model, eqx.is_inexact_array)
     updates, opt_state = optimizer.update(grads, opt_state, params)

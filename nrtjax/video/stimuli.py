@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
-import jax.random as jr
 import numpy as np
 from jaxtyping import ArrayLike, PRNGKeyArray
 
+from .._random import as_generator
 from ..io import atomic_path
 
 WIDTH, HEIGHT = 320, 240
@@ -184,7 +184,7 @@ def generate(
     makers: dict[str, Callable[[], tuple[Iterator[np.ndarray], float | None, str]]] = {
         "ball": lambda: (_ball_frames(ts, period or 0.6, 0.0, None), period or 0.6,
                          "bounce period"),
-        "ball_noisy": lambda: (_ball_frames(ts, period or 0.6, 0.25, _rng(key)), period or 0.6,
+        "ball_noisy": lambda: (_ball_frames(ts, period or 0.6, 0.25, _noise(key)), period or 0.6,
                                "bounce period; pixel noise sd 0.25"),
         "grating": lambda: (_grating_frames(ts, 40.0 / (period or 0.8), 40.0), None,
                             "no motion rhythm: constant drift"),
@@ -198,7 +198,5 @@ def generate(
     return Stimulus(name, path, float(fps), float(ts.size / fps), true_period, note)
 
 
-def _rng(key: PRNGKeyArray | None) -> np.random.Generator:
-    if key is None:
-        raise ValueError("The noisy ball needs key=jax.random.key(SEED) for its pixel noise.")
-    return np.random.default_rng(np.asarray(jr.key_data(key)).tolist())
+def _noise(key: PRNGKeyArray | None) -> np.random.Generator:
+    return as_generator(key, what="The noisy ball's pixel noise")
