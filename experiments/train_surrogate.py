@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 import nrtjax as nrt  # noqa: E402
 from experiments._job import (  # noqa: E402
-    BaseConfig, ConfigError, Run, check_choice, check_range, input_path, job)
+    BaseConfig, Run, check_choice, check_range, input_path, job)
 from experiments._surrogate import (  # noqa: E402
     DataConfig, ModelConfig, build_model, datasets, evaluate_and_plot)
 from nrtjax.surrogate import LossWeights  # noqa: E402
@@ -37,9 +37,6 @@ class OptimConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     checkpoint_every: int = 50
-    hard_fraction: float = 0.0
-    hard_threshold: float = 0.3
-    hard_offset: int = 0
 
     def __post_init__(self):
         check_range("optim.steps", self.steps, low=1)
@@ -51,8 +48,6 @@ class OptimConfig:
         check_range("optim.weight_decay", self.weight_decay, low=0.0)
         check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
         check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
-        check_range("optim.hard_fraction", self.hard_fraction, low=0.0, high=1.0)
-        check_range("optim.hard_threshold", self.hard_threshold, low=0.0, low_open=True)
 
 
 @dataclasses.dataclass
@@ -81,9 +76,6 @@ class Config(BaseConfig):
         if self.optim.crop > self.data.duration * self.data.fs:
             raise ValueError(f"optim.crop={self.optim.crop} is longer than a song "
                              f"({self.data.duration} s at {self.data.fs} Hz).")
-        room = int(round(self.data.duration * self.data.fs)) + 1 - self.optim.crop
-        check_range("optim.hard_offset", self.optim.hard_offset, low=0, high=room,
-                    hint="(a song's steps minus optim.crop)")
 
 
 def loss_weights(cfg: Config) -> LossWeights:
@@ -106,22 +98,8 @@ def main(run: Run) -> dict:
     state = nrt.surrogate.init_state(model, optimizer, key=k_train)
     weights = loss_weights(cfg)
     step_fn = nrt.surrogate.make_step_fn(optimizer, weights, batch_size=o.batch_size,
-                                         crop=o.crop, warm=o.warm, hard_fraction=o.hard_fraction,
-                                         hard_offset=o.hard_offset)
+                                         crop=o.crop, warm=o.warm)
     arrays = nrt.surrogate.training_arrays(train_set, jnp.dtype(cfg.model.dtype))
-    if o.hard_fraction > 0:
-        hard = nrt.surrogate.slow_lock_songs(train_set, fs=cfg.data.fs, threshold=o.hard_threshold)
-        if not hard.any():
-            raise ConfigError(f"optim.hard_fraction={o.hard_fraction} but no training song is "
-                              f"slow to lock (optim.hard_threshold={o.hard_threshold} Hz); lower "
-                              "the threshold, add songs (data.n_train) or set hard_fraction=0.")
-        where = "start one of them"
-        if o.hard_offset:
-            first = o.hard_offset / cfg.data.fs
-            where = f"come from one of them, starting in its first {first:g} s"
-        print(f"train_surrogate: {int(hard.sum())} of {hard.size} training songs are slow to "
-              f"lock; {o.hard_fraction:.0%} of the crops {where}")
-        arrays["hard"] = jnp.asarray(hard)
     # The training state and its history (loss curve, seconds) are checkpoints: kept when
     # the run is interrupted, so that `resume=DIR` continues with the whole history.
     ckpt = run.checkpoint_path("train_state.eqx")
@@ -147,8 +125,7 @@ def main(run: Run) -> dict:
         state, arrays, step_fn, steps=o.steps, checkpoint=ckpt, checkpoint_every=o.checkpoint_every,
         progress=cfg.progress, on_log=on_log)
     train_s = before_s + time.perf_counter() - start
-    hyper = {**dataclasses.asdict(cfg.model), "fs": cfg.data.fs}
-    nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, hyper, dtype=cfg.model.dtype)
+    nrt.surrogate.save_model(run.path("surrogate.eqx"), state.model, dtype=cfg.model.dtype)
     nrt.io.write_json(run.path("loss_curve.json"),
                       [{k: v for k, v in p.items() if k != "seconds"} for p in parts])
     val_metrics, _ = nrt.surrogate.evaluate.evaluate_dataset(state.model, val, fs=cfg.data.fs)

@@ -124,8 +124,8 @@ def run_surrogate(a, cpu, on_cpu):
         if a.shipped_tcn:
             return nrt.surrogate.load()
         # Scaled down: a small TCN of the same kind (compiles in seconds on a CPU).
-        return nrt.surrogate.TCN(hidden=8, n_blocks=2, heads=0, dropout=0.0,
-                                 dtype=jnp.float32, key=jr.key(2))
+        return nrt.surrogate.Surrogate(nrt.surrogate.TCN(hidden=8, n_blocks=2, heads=0,
+                                                         dtype=jnp.float32, key=jr.key(2)))
 
     def losses(device, n):
         with jax.default_device(device):

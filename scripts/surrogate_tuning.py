@@ -12,12 +12,6 @@ usage:
       `lambda1=1.5`, `fade=2.0,4.0`: the songs with a 1 s window after 5 s where ASHLE's
       PLV to its forcing is below 0.9, and those whose forcing still changes level (its
       median frequency in a 1 s window more than 12 % from the song's final one) after 3 s.
-  .venv/bin/python scripts/surrogate_tuning.py phase_equation [kappa=K] [shipped|PATH.eqx ...]
-      An analysis (not tuning) on the seed-0 validation and held-out songs of
-      `nrtjax train_surrogate`: tracking PLV after 5 s of ASHLE's motor phase equation
-      (nrt.surrogate.tcn.motor_phase, drive gain kappa, default 1) integrated from ASHLE's
-      own f and |z|, and from each checkpoint's predicted frequency and amplitude (no
-      phase correction w), against the checkpoint's own phase output.
 Datasets are cached in outputs/surrogate_data like the training sets.
 """
 
@@ -89,49 +83,7 @@ def ashle(overrides: list[str]) -> None:
           f"after 5 s; {late_level}/128 whose forcing changes level after 3 s")
 
 
-def phase_equation(args: list[str]) -> None:
-    import jax
-    import jax.numpy as jnp
-
-    jax.config.update("jax_enable_x64", True)  # as the job: the datasets are float64
-    from experiments._surrogate import DataConfig, datasets
-    from nrtjax.surrogate.evaluate import predict_arrays, tracking_plv
-    from nrtjax.surrogate.tcn import forcing_phasor, motor_phase
-
-    kappa = 1.0
-    if args and args[0].startswith("kappa="):
-        kappa, args = float(args[0].partition("=")[2]), args[1:]
-    # The job's split for seed 0: key(0) -> (data, model, train) -> (train, held-out, val).
-    _, held, val = datasets(DataConfig(cache_dir=CACHE), key=jr.split(jr.key(0), 3)[0])
-    k = int(5 * FS)
-
-    def theta(freq, amp, x):
-        run = jax.vmap(lambda f, a, xs: motor_phase(f, a, forcing_phasor(xs), fs=FS,
-                                                    coupling=kappa))
-        return np.asarray(run(jnp.asarray(freq), jnp.asarray(amp), x))
-
-    def row(name, phases, data):
-        plv = np.asarray(tracking_plv(phases[:, k:], data["phase"][:, k:]))
-        low = [f"{t:.0f} BPM {p} {v:.4f}" for t, p, v in
-               zip(data["tempo_bpm"], data["pattern"], plv) if v < 0.97]
-        print(f"| {name} | {plv.mean():.4f} | {plv.min():.4f} | {'; '.join(low) or '-'} |")
-
-    print(f"kappa = {kappa}\n| set, phase from | tracking PLV mean | min | songs below 0.97 |")
-    print("|---|---|---|---|")
-    for label, data in (("validation", val), ("held-out", held)):
-        x = jnp.asarray(np.stack([data["stim_re"], data["stim_im"]], axis=1))
-        row(f"{label}, the equation with ASHLE's f and abs(z)",
-            theta(data["freq"], data["amp"], x), data)
-        for path in args or ["shipped"]:
-            model = nrt.surrogate.load(None if path == "shipped" else path)
-            pred = predict_arrays(model, x)
-            row(f"{label}, {path}: its phase output", np.asarray(pred.phase), data)
-            row(f"{label}, {path}: the equation with its f and amplitude",
-                theta(np.asarray(pred.freq, np.float64), np.asarray(pred.amp, np.float64), x),
-                data)
-
-
-MODES = {"checkpoints": checkpoints, "ashle": ashle, "phase_equation": phase_equation}
+MODES = {"checkpoints": checkpoints, "ashle": ashle}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in MODES:

@@ -46,7 +46,7 @@ def composed(name: str, overrides=()) -> dict:
         warnings.filterwarnings("ignore", r"\s*'hydra/launcher/", UserWarning)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None, job_name=name):
             cfg = compose(config_name=name, overrides=list(overrides))
-    return OmegaConf.to_container(cfg)
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def schema_defaults(cls) -> dict:
@@ -80,6 +80,20 @@ def test_duet_jobs_start_from_the_duet_defaults(job):
     config = importlib.import_module(f"experiments.{job}").Config
     bad = (_compare(job, composed(job), lib, keys)
            + _compare(job, schema_defaults(config), lib, keys))
+    assert not bad, "\n".join(bad)
+
+
+def test_the_surrogate_job_starts_from_the_surrogate_defaults():
+    from experiments._surrogate import ModelConfig
+
+    lib = {**library_defaults(nrt.surrogate.TCN), **library_defaults(nrt.surrogate.Surrogate)}
+    lib["tempo_clip"] = list(lib["tempo_clip"])
+    del lib["dtype"]  # the library's None is JAX's default float; the job names float32
+    yaml = composed("train_surrogate")["model"]
+    assert set(schema_defaults(ModelConfig)) - {"dtype"} <= set(lib)  # every key is the library's
+    bad = (_compare("train_surrogate.model", yaml, lib)
+           + _compare("ModelConfig", schema_defaults(ModelConfig), lib)
+           + _compare("ModelConfig", {"tempo_clip": ModelConfig().tempo_clip}, lib))
     assert not bad, "\n".join(bad)
 
 

@@ -120,9 +120,11 @@ def test_dataset_spec_rejects_unknown_pattern():
 
 
 def test_track_peak_follows_locally_and_jumps_only_past_the_hysteresis():
-    from nrtjax.surrogate.data import FORCING_SETTINGS, track_peak
+    from nrtjax.audio import resonator as rs
+    from nrtjax.surrogate.data import FORCING_SETTINGS, forcing_resonator
 
     h = FORCING_SETTINGS["hysteresis"]
+    res = forcing_resonator()
     n, t = 40, 9
     sal = np.full((t, n), 0.01)
     # Rows 0-2: one peak drifting by one grid step per row (followed locally).
@@ -136,7 +138,8 @@ def test_track_peak_follows_locally_and_jumps_only_past_the_hysteresis():
     for i in [6, 7, 8]:
         sal[i, 30] = 1.0
         sal[i, 12] = 1.2 if h > 1.2 else 0.5
-    peaks = np.asarray(track_peak(jnp.asarray(sal)))
+    peaks = np.asarray(rs.track_peak(jnp.asarray(sal), search=res.search,
+                                     hysteresis=res.hysteresis))
     np.testing.assert_array_equal(peaks, [10, 11, 12, 12, 12, 30, 30, 30, 30])
 
 
@@ -153,10 +156,14 @@ def test_forcing_is_unit_magnitude_once_resonating():
 
 
 def test_salience_corrects_build_up_and_applies_the_tempo_prior():
-    from nrtjax.surrogate.data import FORCING_SETTINGS, layer_freqs, salience
+    from nrtjax.audio import resonator as rs
+    from nrtjax.surrogate.data import FORCING_SETTINGS, forcing_resonator
 
-    s = FORCING_SETTINGS
-    f = layer_freqs()
+    s, res = FORCING_SETTINGS, forcing_resonator()
+    f = res.freqs()
+
+    def salience(amp, freqs, times):
+        return rs.salience(amp, freqs, res, times)
     ts = np.array([0.0, 0.25, 2.0, 10.0])
     rng = np.random.default_rng(0)
     amp = rng.uniform(0.1, 1.0, (ts.size, f.size))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import nrtjax as nrt
-from nrtjax.surrogate import TCN
-from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency, locked_lag, motor_phase
+from nrtjax.surrogate import TCN, Surrogate
+from nrtjax.surrogate.tcn import forcing_frequency, locked_frequency, locked_lag
 
 FS = 256.0
 
@@ -107,19 +107,20 @@ def test_locked_frequency_fixed_point_and_monotone():
     assert np.all(np.diff(f) > 0)
 
 
-@pytest.mark.parametrize("lock_f0,channel", [(0.0, False), (1.8, True)])
-def test_residual_head_is_reference_plus_offset_and_causal(getkey, lock_f0, channel):
-    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, freq_residual=True,
-                freq_channel=channel, freq_tau=0.3, lock_f0=lock_f0, key=getkey())
-    assert model.proj.in_channels == 2 + channel
+def _small(key, **kw):
+    return Surrogate(TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, key=key),
+                     freq_tau=0.3, **kw)
+
+
+def test_residual_head_is_reference_plus_offset_and_causal(getkey):
+    model = _small(getkey())
     x, _ = _phasor(np.full(600, 2.6), start=0.2, fade=0.3)
     x = jnp.asarray(x)
     # With the head's frequency row zeroed the output is exactly the reference.
-    zero = eqx.tree_at(lambda m: (m.head.weight, m.head.bias), model,
+    zero = eqx.tree_at(lambda m: (m.net.head.weight, m.net.head.bias), model,
                        (model.head.weight.at[2].set(0.0), model.head.bias.at[2].set(0.0)))
-    ref = forcing_frequency(x, fs=FS, tau=0.3, prior=lock_f0 or 2.0)
-    if lock_f0:
-        ref = locked_frequency(ref, f0=lock_f0, elasticity=1.0)
+    ref = locked_frequency(forcing_frequency(x, fs=FS, tau=0.3, prior=1.8), f0=1.8,
+                           elasticity=1.0)
     freq = zero.freq_center + zero.freq_scale * zero(x)[2]
     np.testing.assert_allclose(np.asarray(freq), np.asarray(ref), rtol=1e-10)
     y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
@@ -127,18 +128,13 @@ def test_residual_head_is_reference_plus_offset_and_causal(getkey, lock_f0, chan
 
 
 def test_phase_residual_is_forcing_phase_minus_locked_lag_and_causal(getkey):
-    key = getkey()
-    def make(phase):
-        return TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
-                                 freq_residual=True, freq_tau=0.3, lock_f0=1.8,
-                                 phase_residual=phase, key=key)
-    model = make(True)
+    model = _small(getkey())
     x, t = _phasor(np.full(600, 2.6), start=0.5, fade=0.5)
     x = jnp.asarray(x)
     # With the head's phase rows zeroed the output phasor is the reference: the forcing
     # phase less the steady lag psi, sin psi = (e^{(f - f0)/f0} - 1), f the locked frequency
     # of the reference (written out here in NumPy), of magnitude min(|F| / 0.1, 1).
-    zero = eqx.tree_at(lambda m: (m.head.weight, m.head.bias), model,
+    zero = eqx.tree_at(lambda m: (m.net.head.weight, m.net.head.bias), model,
                        (model.head.weight.at[:2].set(0.0), model.head.bias.at[:2].set(0.0)))
     out = np.asarray(zero(x))
     f_lock = np.asarray(locked_frequency(forcing_frequency(x, fs=FS, tau=0.3, prior=1.8),
@@ -148,17 +144,14 @@ def test_phase_residual_is_forcing_phase_minus_locked_lag_and_causal(getkey):
     want = np.abs(forcing) / np.maximum(np.abs(forcing), 0.1) * np.exp(1j * (np.angle(forcing) - psi))
     np.testing.assert_allclose(out[0] + 1j * out[1], want, atol=1e-12)
     assert np.all(out[:2, t < 0.5] == 0.0)  # no forcing yet: the head's (zero) output as is
-    # Frequency and amplitude rows are untouched by the phase reference.
-    np.testing.assert_array_equal(out[2:], np.asarray(make(False)(x))[2:])
+    # The amplitude row is the network's own.
+    np.testing.assert_array_equal(out[3], np.asarray(zero.net(zero.invariant_channels(x))[3]))
     y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
     np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
 
 
 def test_tempo_clip_inputs_are_tempo_invariant_and_causal(getkey):
-    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, freq_residual=True,
-                freq_tau=0.3, lock_f0=1.8, phase_residual=True, tempo_clip=(75.0, 170.0),
-                key=getkey())
-    assert model.proj.in_channels == 3
+    model = _small(getkey(), tempo_clip=(75.0, 170.0))
     settled = slice(int(2.5 * FS), None)
     chans = {}
     for hz in (3.0, 3.3, 2.0):
@@ -178,137 +171,31 @@ def test_tempo_clip_inputs_are_tempo_invariant_and_causal(getkey):
     y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
     np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
     with pytest.raises(ValueError, match="tempo_clip"):
-        TCN(hidden=8, n_blocks=1, freq_residual=True, tempo_clip=(75.0, 170.0), key=getkey())
+        _small(getkey(), tempo_clip=(170.0, 75.0))
+    with pytest.raises(ValueError, match="in_channels=2"):
+        Surrogate(TCN(2, hidden=8, n_blocks=1, heads=0, key=getkey()))
 
 
-def test_old_format_checkpoint_still_loads(getkey, tmp_path):
-    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, dropout=0.0,
-                dtype=jnp.float32, key=getkey())
-    path = tmp_path / "old.eqx"
-    eqx.tree_serialise_leaves(path, model)
-    old_keys = {"in_channels": 2, "hidden": 8, "n_blocks": 2, "kernel": 3, "dropout": 0.0,
-                "heads": 2, "window": 16, "freq_center": 2.0, "freq_scale": 0.5,
-                "dtype": "float32"}
-    path.with_suffix(".json").write_text(json.dumps(old_keys))
+def test_checkpoint_round_trip_and_older_files_refused(getkey, tmp_path):
+    model = Surrogate(TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, dropout=0.1,
+                          dtype=jnp.float32, key=getkey()), freq_tau=0.5, lock_f0=2.0,
+                      tempo_clip=(80.0, 160.0))
+    path = nrt.surrogate.save_model(tmp_path / "s.eqx", model, dtype="float32")
     loaded = nrt.surrogate.load(path)
-    assert not (loaded.freq_residual or loaded.freq_channel or loaded.phase_residual)
-    assert loaded.tempo_clip is None
-    assert not loaded.phase_integrator and loaded.phase_coupling == 1.0
-    x = jr.normal(getkey(), (2, 64), dtype=jnp.float32)
+    assert eqx.tree_equal(loaded, model)
+    x = jnp.asarray(_phasor(np.full(64, 2.0), start=0.0, fade=0.1)[0], jnp.float32)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
-    # A config of another architecture fails with a message naming the file.
-    path.with_suffix(".json").write_text(json.dumps({**old_keys, "freq_channel": True}))
-    with pytest.raises(ValueError, match="old.eqx"):
+    # A file from before the modes were folded (its JSON names them) says what to do.
+    hyper = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**hyper, "freq_residual": False}))
+    with pytest.raises(ValueError, match="older nrtjax.*train_surrogate"):
         nrt.surrogate.load(path)
 
 
 def test_predict_refuses_a_stimulus_at_another_rate(getkey):
-    model = TCN(hidden=8, n_blocks=1, kernel=3, heads=2, window=8, freq_residual=True,
-                lock_f0=1.8, key=getkey())
+    model = Surrogate(TCN(hidden=8, n_blocks=1, kernel=3, heads=2, window=8, key=getkey()))
     sig = nrt.Signal.sampled(jnp.exp(2j * jnp.pi * 2.0 * jnp.arange(256) / 128.0), 128.0)
     with pytest.raises(ValueError, match="256.0 Hz"):
         nrt.surrogate.predict(model, sig)
     ok = nrt.surrogate.predict(model, nrt.Signal.sampled(jnp.exp(2j * jnp.pi * 2.0 * jnp.arange(512) / 256.0), 256.0))
     assert ok.freq.shape == (512,)
-
-
-def _motor_phase_loop(freq, amp, drive, dt, theta0=0.0):
-    """Explicit Euler on theta' = f (2 pi + Im(D e^{-i theta}) / max(r, 0.05)), written out
-    independently of the scan."""
-    theta, out = theta0, np.empty(freq.size)
-    for k in range(freq.size):
-        out[k] = theta
-        pull = np.imag(drive[k] * np.exp(-1j * theta))
-        theta += dt * freq[k] * (2 * np.pi + pull / max(amp[k], 0.05))
-    return out
-
-
-def test_motor_phase_follows_ashle_motor_oscillator():
-    # An independent NumPy ASHLE (Euler at 500 Hz, the reference setting; metronome at
-    # 2.3 Hz from 1 s): its motor phase angle(z) is the integral of its own f and |z|
-    # driven by exp(i angle d).
-    fs, n, period = 500.0, 5000, 1 / 2.3
-    d = z = 0.01 + 0j
-    fd = f = 1.8
-    ds, fz, zs = np.empty(n, complex), np.empty(n), np.empty(n, complex)
-    for k in range(n):
-        ds[k], fz[k], zs[k] = d, f, z
-        t = k / fs
-        F = np.exp(2j * np.pi * t / period) if t >= 1.0 else 0.0
-        ud, uz = d / abs(d), z / abs(z)
-        dd = fd * (d * (1 + 2j * np.pi - abs(d) ** 2) + F)
-        dfd = fd * (-4.0 * np.real(1j * F * np.conj(ud)) - 0.02 * np.expm1((fd - f) / f))
-        dz = f * (z * (1 + 2j * np.pi - abs(z) ** 2) + ud)
-        df = f * (-4.0 * np.real(1j * ud * np.conj(uz)) - 2.0 * np.expm1((f - 1.8) / 1.8))
-        d, fd, z, f = d + dd / fs, fd + dfd / fs, z + dz / fs, f + df / fs
-    drive = ds / np.abs(ds)
-    got = np.asarray(motor_phase(jnp.asarray(fz), jnp.asarray(np.abs(zs)),
-                                 jnp.asarray(np.stack([drive.real, drive.imag])), fs=fs))
-    np.testing.assert_allclose(got, _motor_phase_loop(fz, np.abs(zs), drive, 1 / fs), atol=1e-9)
-    # Euler on z and Euler on its phase agree to O(dt) once |z| is above the 0.05 floor.
-    settled = np.abs(zs) > 0.2
-    assert settled[-1] and np.all(settled[np.argmax(settled):])
-    err = np.angle(np.exp(1j * (got - np.angle(zs))))[settled]
-    assert np.max(np.abs(err)) < 0.05
-
-
-def test_motor_phase_locks_and_slips_at_the_analytic_rates():
-    # Constant f, r and a metronome drive at f_F: with K = f / r and detuning
-    # w = 2 pi (f - f_F), the phase relative to the drive obeys Adler's equation
-    # (Adler 1946): locked at sin(psi) = -w / K behind the drive when |w| < K, else slipping
-    # at the mean rate sqrt(w^2 - K^2) rad/s.
-    fs, t = FS, np.arange(40 * 256) / FS
-    def drive(f_F):
-        return jnp.asarray(np.stack([np.cos(2 * np.pi * f_F * t),
-                                                  np.sin(2 * np.pi * f_F * t)]))
-    ones = jnp.ones(t.size)
-    theta = np.asarray(motor_phase(2.0 * ones, 1.25 * ones, drive(2.1), fs=fs))
-    lag = np.angle(np.exp(1j * (2 * np.pi * 2.1 * t - theta)))
-    np.testing.assert_allclose(lag[-1], np.arcsin(2 * np.pi * 0.1 * 1.25 / 2.0), atol=2e-3)
-    theta = np.asarray(motor_phase(1.2 * ones, 1.25 * ones, drive(2.2), fs=fs))
-    rel = 2 * np.pi * 2.2 * t - theta
-    w, k = 2 * np.pi * 1.0, 1.2 / 1.25
-    cycles = np.flatnonzero(np.diff(np.floor(rel / (2 * np.pi))) > 0)
-    np.testing.assert_allclose(np.mean(np.diff(cycles)) / fs, 2 * np.pi / np.sqrt(w**2 - k**2),
-                               rtol=5e-3)
-
-
-def test_phase_integrator_turns_the_correction_by_the_integrated_motor_phase(getkey):
-    key = getkey()
-    model = TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, freq_residual=True,
-                freq_tau=0.3, lock_f0=1.8, phase_residual=True, phase_integrator=True, key=key)
-    assert model.head.out_channels == 4
-    x = jnp.asarray(_phasor(np.full(600, 2.6), start=0.5, fade=0.5)[0])
-    out = np.asarray(model(x))
-    # The raw phase rows w, the frequency and the amplitude of the same network without
-    # the integrator; theta from the NumPy loop driven by F / max(|F|, 0.1), from 0.
-    plain = np.asarray(TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16,
-                           freq_residual=True, freq_tau=0.3, lock_f0=1.8, key=key)(x))
-    np.testing.assert_array_equal(out[2:], plain[2:])
-    forcing = np.asarray(x[0] + 1j * x[1])
-    theta = _motor_phase_loop(2.0 + 0.5 * plain[2], 1.0 + plain[3],
-                              forcing / np.maximum(np.abs(forcing), 0.1), 1 / FS)
-    want = np.exp(1j * theta) * (1 + plain[0] + 1j * plain[1])
-    np.testing.assert_allclose(out[0] + 1j * out[1], want, atol=1e-9)
-    y = x.at[:, 400:].set(jr.normal(getkey(), (2, 200)))
-    np.testing.assert_array_equal(np.asarray(model(x)[:, :400]), np.asarray(model(y)[:, :400]))
-    with pytest.raises(ValueError, match="phase_integrator"):
-        TCN(hidden=8, n_blocks=1, phase_integrator=True, key=getkey())
-
-
-def test_phase_integrator_checkpoint_round_trip(getkey, tmp_path):
-    hyper = {"in_channels": 2, "hidden": 8, "n_blocks": 2, "kernel": 3, "dropout": 0.0,
-             "heads": 2, "window": 16, "freq_center": 2.0, "freq_scale": 0.5,
-             "freq_residual": True, "freq_channel": False, "freq_tau": 0.3, "fs": FS,
-             "lock_f0": 1.8, "lock_elasticity": 1.0, "phase_residual": True,
-             "tempo_clip": None, "phase_integrator": True, "phase_coupling": 2.0}
-    model = TCN(**hyper, dtype=jnp.float32, key=getkey())
-    path = nrt.surrogate.save_model(tmp_path / "pi.eqx", model, hyper, dtype="float32")
-    loaded = nrt.surrogate.load(path)
-    assert loaded.phase_integrator and loaded.phase_coupling == 2.0
-    x = jnp.asarray(_phasor(np.full(300, 2.2), start=0.2, fade=0.3)[0], jnp.float32)
-    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
-    # kappa enters the integrated phase: another gain, another output
-    other = TCN(**{**hyper, "phase_coupling": 1.0}, dtype=jnp.float32, key=getkey())
-    other = eqx.tree_at(lambda m: m.head, other, model.head)
-    assert not np.allclose(np.asarray(other(x)[:2]), np.asarray(model(x)[:2]))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nrtjax import make_optimizer
-from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, init_state, load_state,
-                              make_step_fn, slow_lock_songs, total_loss, train)
+from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, Surrogate, init_state,
+                              load_state, make_step_fn, total_loss, train)
 from nrtjax.surrogate.train import apply_update, sample_batch
 
 
@@ -21,7 +21,8 @@ def _data(getkey, n=3, t=96):
 
 
 def _model(getkey):
-    return TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, dropout=0.1, key=getkey())
+    return Surrogate(TCN(hidden=8, n_blocks=2, kernel=3, heads=2, window=16, dropout=0.1,
+                         key=getkey()))
 
 
 def test_one_step_reduces_loss_on_fixed_batch(getkey):
@@ -76,94 +77,26 @@ def test_checkpoint_of_other_config_gives_clear_error(getkey, tmp_path):
     data, state, fn = _setup(getkey)
     ckpt = tmp_path / "state.eqx"
     train(state, data, fn, steps=1, checkpoint=ckpt, progress=False)
-    other = init_state(TCN(hidden=16, n_blocks=2, kernel=3, heads=2, window=16, key=getkey()),
+    other = init_state(Surrogate(TCN(hidden=16, n_blocks=2, kernel=3, heads=2, window=16,
+                                     key=getkey())),
                        make_optimizer(lr=1e-2, total_steps=6, warmup_steps=2, weight_decay=0.0,
                                       clip_norm=1.0), key=getkey())
     with pytest.raises(ValueError, match="does not match"):
         load_state(ckpt, other)
 
 
-def _indexed_data(n=10, t=64):
-    """Songs whose input carries their index (channel 0) and time step (channel 1)."""
+def test_sample_batch_crops_songs_and_masks_cut_history(getkey):
+    # Songs whose input carries their index (channel 0) and time step (channel 1).
+    n, t, crop, warm = 10, 64, 16, 8
     song = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[:, None], (n, t))
     step = jnp.broadcast_to(jnp.arange(t, dtype=jnp.float32)[None, :], (n, t))
     zeros = jnp.zeros((n, t))
-    return {"x": jnp.stack([song, step], axis=1), "phase": zeros, "freq": zeros, "amp": zeros,
-            "hard": jnp.arange(n) % 5 == 3}  # songs 3 and 8
-
-
-def test_hard_fraction_one_starts_only_flagged_songs(getkey):
-    data = _indexed_data()
-    b = sample_batch(data, key=getkey(), batch_size=256, crop=16, warm=8, hard_fraction=1.0)
-    songs = np.asarray(b["x"][:, 0, 0])
-    assert set(songs.tolist()) == {3.0, 8.0}
-    assert np.all(np.asarray(b["x"][:, 1, 0]) == 0)  # every crop is a song's start
-    assert np.all(np.asarray(b["mask"]) == 1)
-
-
-def test_hard_fraction_mixes_in_the_given_share(getkey):
-    data = _indexed_data()
-    b = sample_batch(data, key=getkey(), batch_size=20000, crop=16, warm=8, hard_fraction=0.5)
-    hard_share = np.mean(np.isin(np.asarray(b["x"][:, 0, 0]), [3.0, 8.0]))
-    # half the crops from the flagged songs, the other half uniform over all 10 (2 flagged)
-    assert hard_share == pytest.approx(0.5 + 0.5 * 0.2, abs=0.015)
-
-
-def test_hard_fraction_zero_draws_as_without_flags(getkey):
-    data = _indexed_data()
-    key = getkey()
-    plain = {k: v for k, v in data.items() if k != "hard"}
-    a = sample_batch(plain, key=key, batch_size=64, crop=16, warm=8)
-    b = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.0)
-    assert bool(eqx.tree_equal(a, b))
-    # and crops start at 0 about a fifth of the time (plus the uniform draws that land there)
-    starts = np.asarray(a["x"][:, 1, 0])
-    assert 0 < np.mean(starts == 0) < 0.6
-
-
-def test_hard_offset_starts_flagged_crops_anywhere_in_the_first_steps(getkey):
-    data = _indexed_data()
-    key = getkey()
-    b = sample_batch(data, key=key, batch_size=4000, crop=16, warm=8, hard_fraction=1.0,
-                     hard_offset=10)
-    assert set(np.asarray(b["x"][:, 0, 0]).tolist()) == {3.0, 8.0}
-    starts = np.asarray(b["x"][:, 1, 0])
-    assert set(starts.tolist()) == set(range(11))  # uniform over 0..10
-    mask = np.asarray(b["mask"])
-    # a crop that starts the song is scored throughout, a later one after its warm-up
-    np.testing.assert_array_equal(mask[starts == 0], 1.0)
-    np.testing.assert_array_equal(mask[starts > 0][:, :8], 0.0)
-    np.testing.assert_array_equal(mask[starts > 0][:, 8:], 1.0)
-    # hard_offset=0 draws exactly the song-start crops it drew before the option existed
-    a = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.5)
-    c = sample_batch(data, key=key, batch_size=64, crop=16, warm=8, hard_fraction=0.5,
-                     hard_offset=0)
-    assert bool(eqx.tree_equal(a, c))
-    with pytest.raises(ValueError, match="hard_offset"):
-        sample_batch(data, key=key, batch_size=4, crop=16, warm=8, hard_fraction=0.5,
-                     hard_offset=10**6)
-
-
-def test_hard_fraction_without_flags_says_what_is_missing(getkey):
-    data = {k: v for k, v in _indexed_data().items() if k != "hard"}
-    with pytest.raises(ValueError, match="slow_lock_songs"):
-        sample_batch(data, key=getkey(), batch_size=4, crop=16, warm=8, hard_fraction=0.5)
-
-
-def test_make_step_fn_rejects_bad_hard_fraction():
-    opt = make_optimizer(lr=1e-2, total_steps=6, warmup_steps=2, weight_decay=0.0, clip_norm=1.0)
-    with pytest.raises(ValueError, match="hard_fraction"):
-        make_step_fn(opt, LossWeights(), batch_size=2, crop=48, warm=16, hard_fraction=1.5)
-
-
-def test_slow_lock_songs_flags_late_departures():
-    fs, t = 10.0, 301  # 30 s at 10 Hz
-    freq = np.full((4, t), 2.0)
-    freq[1, 60:70] = 1.5    # 0.5 Hz off at 6-7 s: flagged
-    freq[2, 20:40] = 1.0    # off only before 5 s: not flagged
-    freq[3, 60:70] = 2.2    # 0.2 Hz off: under the 0.3 Hz threshold
-    flags = slow_lock_songs({"freq": freq}, fs=fs)
-    assert flags.tolist() == [False, True, False, False]
-    assert slow_lock_songs({"freq": freq}, fs=fs, threshold=0.1).tolist() == [False, True, False, True]
-    with pytest.raises(ValueError, match="window"):
-        slow_lock_songs({"freq": freq}, fs=fs, window=(5.0, 40.0))
+    data = {"x": jnp.stack([song, step], axis=1), "phase": zeros, "freq": zeros, "amp": zeros}
+    b = sample_batch(data, key=getkey(), batch_size=4000, crop=crop, warm=warm)
+    x, mask = np.asarray(b["x"]), np.asarray(b["mask"])
+    start = x[:, 1, 0]
+    np.testing.assert_array_equal(x[:, 1], start[:, None] + np.arange(crop))  # contiguous
+    assert np.all(x[:, 0] == x[:, :1, 0]) and set(x[:, 0, 0].tolist()) == set(range(n))
+    assert 0.17 < np.mean(start == 0) < 0.25  # a fifth from the song start (plus chance)
+    want = np.where(start[:, None] == 0, 1.0, (np.arange(crop) >= warm)[None, :])
+    np.testing.assert_array_equal(mask, want)

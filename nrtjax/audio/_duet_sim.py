@@ -164,12 +164,9 @@ def _advance_impl(state: SimState, p: SimParams, forcing: Complex[Array, " steps
     return SimState(drummer, zg, xyz, phase1), trace
 
 
-_counted = eqx.debug.assert_max_traces(_advance_impl, max_traces=None)
-advance = eqx.filter_jit(_counted)
-"""`advance(state, params, forcing, t0, dt, freqs) -> (state, trace)`: one block, jitted.
-
-Compiled once per (block length, dtype); `eqx.debug.get_num_traces(_counted)` counts the
-compilations."""
+advance = eqx.filter_jit(_advance_impl)
+"""`advance(state, params, forcing, t0, dt, freqs) -> (state, trace)`: one block, jitted,
+compiled once per (block length, dtype)."""
 
 
 def sim_params_from(values: dict, dtype) -> SimParams:

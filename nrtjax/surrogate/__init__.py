@@ -1,5 +1,6 @@
 """The TCN surrogate of ASHLE (docs/surrogate.md): ground truth by vmap over synthetic
-songs, a causal TCN with attention, physics-informed losses, training and metrics."""
+songs, a causal TCN with attention inside ASHLE's physics references (`Surrogate`),
+physics-informed losses, training and metrics."""
 
 from .data import (
     ASHLE_SETTINGS as ASHLE_SETTINGS,
@@ -13,7 +14,6 @@ from .dataset import (
     DatasetSpec as DatasetSpec,
     load_or_make as load_or_make,
     make_dataset as make_dataset,
-    slow_lock_songs as slow_lock_songs,
     training_arrays as training_arrays,
 )
 from .evaluate import (
@@ -44,6 +44,7 @@ from .songs import (
 )
 from .tcn import (
     TCN as TCN,
+    Surrogate as Surrogate,
     CausalAttention as CausalAttention,
     TCNBlock as TCNBlock,
     forcing_frequency as forcing_frequency,

@@ -11,14 +11,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Complex, Float, Int
+from jaxtyping import Array, ArrayLike, Complex, Float
 
 from .._dtypes import to_complex
 from .._signal import Signal
 from .._simulate import simulate
 from ..audio import resonator as rs
 from ..models import ASHLE, ASHLEState
-from ._ashle import ComplexStateASHLE, real_state
 
 # The resonance layer and its read-out (all in `FORCING_SETTINGS`, which also names the
 # dataset cache and takes the tuning script's overrides; [`forcing_resonator`][] reads
@@ -26,7 +25,7 @@ from ._ashle import ComplexStateASHLE, real_state
 # A linear, damped GrFNN on a log grid of `per_octave` oscillators per
 # octave from `fmin` Hz over `octaves` octaves (42-238 BPM); `alpha` sets the constant-Q
 # resonance (half-power half-width |alpha| f / 2 pi, time constant 1 / (|alpha| f)).
-# Salience of an oscillator ([`salience`][]): its amplitude divided by its build-up
+# Salience of an oscillator ([`nrtjax.audio.resonator.salience`][]): its amplitude divided by its build-up
 # 1 - exp(-|alpha| f_k t) (a slow oscillator needs longer to ring up; without this the
 # fast ones win the first seconds and the read-out starts on the eighth notes), never
 # below `buildup_floor` s; plus `harmonic` times the octave above (the subdivisions
@@ -82,33 +81,13 @@ def forcing_resonator() -> rs.ResonatorSettings:
     return rs.ResonatorSettings(**{k: FORCING_SETTINGS[k] for k in rs.ResonatorSettings._fields})
 
 
-def layer_freqs() -> np.ndarray:
-    """The resonance layer's natural frequencies in Hz (`FORCING_SETTINGS`)."""
-    return forcing_resonator().freqs()
-
-
-def salience(amp: Float[Array, "time n"], freqs: Float[Array, " n"],
-             ts: Float[Array, " time"]) -> Float[Array, "time n"]:
-    """Beat salience of each oscillator at each time ([`nrtjax.audio.resonator.salience`][]
-    with the build-up correction, tilt and prior of `FORCING_SETTINGS`)."""
-    return rs.salience(amp, freqs, forcing_resonator(), ts)
-
-
-def track_peak(sal: Float[Array, "time n"]) -> Int[Array, " time"]:
-    """The causally tracked resonance peak (grid index per time): it follows the local
-    maximum within `search` steps and jumps to the global maximum only when that is
-    `hysteresis` times more salient than the local one
-    ([`nrtjax.audio.resonator.track_peak`][])."""
-    s = forcing_resonator()
-    return rs.track_peak(sal, search=s.search, hysteresis=s.hysteresis)
-
-
 def forcing_from_envelope(env: Float[Array, " time"], fs: float) -> Complex[Array, " time"]:
     """The phase-carrying forcing: a GrFNN layer driven by `env`, read out causally.
 
     At each time the unit phasor of $\\sum_k g_k z_k$, with $g_k$ a Gaussian band of
-    `band_sigma` grid steps around the tracked resonance peak ([`track_peak`][] of
-    [`salience`][]), faded in once by the running maximum of $|z|$ (`gate`) and by a
+    `band_sigma` grid steps around the tracked resonance peak
+    ([`nrtjax.audio.resonator.track_peak`][] of [`nrtjax.audio.resonator.salience`][] with
+    the settings of `forcing_resonator()`), faded in once by the running maximum of $|z|$ (`gate`) and by a
     linear ramp over `fade` seconds.
     """
     res = forcing_resonator()
@@ -116,7 +95,8 @@ def forcing_from_envelope(env: Float[Array, " time"], fs: float) -> Complex[Arra
     z = simulate(layer, Signal.sampled(env, fs), dt=1.0 / fs, throw=False).ys
     amp = jnp.abs(z)
     ts = jnp.arange(env.shape[0], dtype=amp.dtype) / fs
-    peaks = track_peak(salience(amp, layer.freqs, ts))
+    peaks = rs.track_peak(rs.salience(amp, layer.freqs, res, ts), search=res.search,
+                          hysteresis=res.hysteresis)
     band = rs.gaussian_band(peaks, layer.freqs.shape[0], res.band_sigma)
     phasor = rs.band_phasor(z, band.astype(amp.dtype))
     top = jax.lax.cummax(jnp.max(amp, axis=1))
@@ -167,9 +147,7 @@ _forcing_jit = eqx.filter_jit(forcing_from_envelope)
 @eqx.filter_jit
 def _ashle_run(forcing: Complex[Array, " time"], fs: float) -> ASHLEState:
     model = jtu_cast(ground_truth_model(), jnp.real(forcing).dtype)
-    traj = simulate(ComplexStateASHLE(model), Signal.sampled(forcing, fs), dt=1.0 / fs,
-                    throw=False)
-    return real_state(traj.ys)
+    return simulate(model, Signal.sampled(forcing, fs), dt=1.0 / fs, throw=False).ys
 
 
 def ground_truth(sig: Signal) -> ASHLEState:

@@ -120,25 +120,3 @@ def training_arrays(data: dict, dtype=jnp.float32) -> dict:
     x = np.stack([data["stim_re"], data["stim_im"]], axis=1)
     return {"x": jnp.asarray(x, dtype), "phase": jnp.asarray(data["phase"], dtype),
             "freq": jnp.asarray(data["freq"], dtype), "amp": jnp.asarray(data["amp"], dtype)}
-
-
-def slow_lock_songs(data: dict, *, fs: float, threshold: float = 0.3,
-                    window: tuple[float, float] = (5.0, 8.0)) -> np.ndarray:
-    """Flags the songs on which ASHLE is still far from its locked frequency after the
-    start-up: its motor frequency `f` is more than `threshold` Hz off its final level
-    (the median over the song's last third) somewhere in `window` (s).
-
-    **Arguments:** `data` from [`make_dataset`][] (needs `freq`, (songs, time)); `fs` its
-    sampling rate (Hz).
-
-    **Returns:** a boolean array, shape `(songs,)`.
-    """
-    f = np.asarray(data["freq"], dtype=np.float64)
-    t = f.shape[1]
-    lo, hi = (int(round(w * fs)) for w in window)
-    if not (threshold > 0 and 0 <= lo < hi <= t):
-        raise ValueError(f"slow_lock_songs needs threshold > 0 and 0 <= window[0] < window[1] <= "
-                         f"{t / fs:.2f} s (the song's {t} samples), got threshold={threshold}, "
-                         f"window={window}.")
-    final = np.median(f[:, t - t // 3:], axis=1)
-    return np.max(np.abs(f[:, lo:hi] - final[:, None]), axis=1) > threshold

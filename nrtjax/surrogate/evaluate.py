@@ -17,22 +17,17 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._signal import Signal
 from ..analysis import plv
-from .tcn import TCN
+from .tcn import TCN, Surrogate
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED = CHECKPOINT_DIR / "surrogate.eqx"
 # ASHLE counts as locked to its stimulus on a song when PLV(angle z, angle F) >= LOCK_PLV.
 LOCK_PLV = 0.95
-MODEL_KEYS = ("in_channels", "hidden", "n_blocks", "kernel", "dropout", "heads", "window",
-              "freq_center", "freq_scale", "freq_residual", "freq_channel", "freq_tau", "fs", "lock_f0",
-              "lock_elasticity", "phase_residual", "tempo_clip", "phase_integrator",
-              "phase_coupling")
-# Keys a checkpoint config written before the forcing-frequency feature lacks, with the
-# values that rebuild such a model exactly (the plain TCN at 256 Hz).
-LEGACY_DEFAULTS = {"freq_residual": False, "freq_channel": False, "freq_tau": 0.5, "fs": 256.0,
-                   "lock_f0": 0.0, "lock_elasticity": 1.0, "phase_residual": False,
-                   "tempo_clip": None, "phase_integrator": False,
-                   "phase_coupling": 1.0}
+NET_KEYS = ("in_channels", "hidden", "n_blocks", "kernel", "dropout", "heads", "window")
+"""The hyperparameters of the network ([`TCN`][nrtjax.surrogate.TCN]) in a checkpoint's JSON."""
+PHYSICS_KEYS = ("fs", "freq_center", "freq_scale", "freq_tau", "lock_f0", "lock_elasticity",
+                "tempo_clip")
+"""The settings of the physics wrapper ([`Surrogate`][nrtjax.surrogate.Surrogate])."""
 
 
 class SurrogateOutput(NamedTuple):
@@ -44,7 +39,7 @@ class SurrogateOutput(NamedTuple):
     amp: Float[Array, "*b time"]
 
 
-def decode(model: TCN, out: Float[Array, "*b 4 time"]) -> SurrogateOutput:
+def decode(model: Surrogate, out: Float[Array, "*b 4 time"]) -> SurrogateOutput:
     """Raw network outputs -> phase, frequency (Hz) and amplitude."""
     return SurrogateOutput(jnp.arctan2(out[..., 1, :], out[..., 0, :]),
                            model.freq_center + model.freq_scale * out[..., 2, :],
@@ -52,7 +47,7 @@ def decode(model: TCN, out: Float[Array, "*b 4 time"]) -> SurrogateOutput:
 
 
 @eqx.filter_jit
-def predict_arrays(model: TCN, x: Float[Array, "*b 2 time"]) -> SurrogateOutput:
+def predict_arrays(model: Surrogate, x: Float[Array, "*b 2 time"]) -> SurrogateOutput:
     """Inference on stacked (real, imaginary) forcings, batched over leading axes."""
     x = x.astype(model.head.weight.dtype)
     def fn(a):
@@ -62,10 +57,10 @@ def predict_arrays(model: TCN, x: Float[Array, "*b 2 time"]) -> SurrogateOutput:
     return decode(model, fn(x))
 
 
-def predict(model: TCN, sig: Signal) -> SurrogateOutput:
+def predict(model: Surrogate, sig: Signal) -> SurrogateOutput:
     """The surrogate's motor phase, frequency and amplitude on `sig`'s grid.
 
-    **Arguments:** `model`: a trained [`TCN`][] (e.g. from [`load`][]); `sig`: the
+    **Arguments:** `model`: a trained [`Surrogate`][] (e.g. from [`load`][]); `sig`: the
     complex stimulus from [`render_song`][] (256 Hz, the rate the model was trained at).
 
     **Returns:** a [`SurrogateOutput`][] of `(time,)` arrays.
@@ -79,21 +74,29 @@ def predict(model: TCN, sig: Signal) -> SurrogateOutput:
     return predict_arrays(model, jnp.stack([jnp.real(xs), jnp.imag(xs)]))
 
 
-def save_model(path: str | Path, model: TCN, hyper: dict, *, dtype: str) -> Path:
+def save_model(path: str | Path, model: Surrogate, *, dtype: str) -> Path:
     """Write `model` (`eqx.tree_serialise_leaves`) and its hyperparameters (a JSON file
-    beside it, same stem), both atomically."""
+    beside it, same stem: `NET_KEYS`, `PHYSICS_KEYS` and `dtype`), both atomically."""
     from ..io import atomic_path, write_json
 
     path = Path(path)
-    write_json(path.with_suffix(".json"), {**{k: hyper[k] for k in MODEL_KEYS}, "dtype": dtype})
+    net = model.net
+    hyper = {"in_channels": net.proj.in_channels, "hidden": net.proj.out_channels,
+             "n_blocks": len(net.blocks), "kernel": net.blocks[0].conv1.kernel_size[0]
+             if net.blocks else 1, "dropout": net.blocks[0].dropout.p if net.blocks else 0.0,
+             "heads": net.attention.heads if net.attention is not None else 0,
+             "window": net.attention.window if net.attention is not None else 1}
+    hyper |= {k: getattr(model, k) for k in PHYSICS_KEYS}
+    hyper["tempo_clip"] = list(hyper["tempo_clip"])
+    write_json(path.with_suffix(".json"), {**hyper, "dtype": dtype})
     with atomic_path(path) as tmp:
         eqx.tree_serialise_leaves(tmp, model)
     return path
 
 
-def load(path: str | Path | None = None) -> TCN:
+def load(path: str | Path | None = None) -> Surrogate:
     """Load a surrogate: the checkpoint shipped with nrtjax, or `path` (a `.eqx` file
-    with its `.json` hyperparameters beside it).
+    with its `.json` hyperparameters beside it, as [`save_model`][] writes them).
 
     **Raises:** `FileNotFoundError` or `ValueError` naming the file and the fix.
     """
@@ -102,10 +105,16 @@ def load(path: str | Path | None = None) -> TCN:
     if not path.exists() or not meta.exists():
         raise FileNotFoundError(f"Surrogate checkpoint {path} (and {meta.name} beside it) not "
                                 "found. Train one with `nrtjax train_surrogate`.")
-    hyper = {**LEGACY_DEFAULTS, **json.loads(meta.read_text())}
+    hyper = json.loads(meta.read_text())
+    unknown = sorted(set(hyper) - {*NET_KEYS, *PHYSICS_KEYS, "dtype"})
+    if unknown:
+        raise ValueError(f"{meta} has keys this nrtjax does not know ({', '.join(unknown)}): "
+                         "it was written by an older nrtjax, whose optional modes are gone. "
+                         "Retrain it with `nrtjax train_surrogate`.")
     try:
-        skeleton = TCN(**{k: hyper[k] for k in MODEL_KEYS}, dtype=jnp.dtype(hyper["dtype"]),
-                       key=jr.key(0))
+        dtype = jnp.dtype(hyper["dtype"])
+        net = TCN(**{k: hyper[k] for k in NET_KEYS}, dtype=dtype, key=jr.key(0))
+        skeleton = Surrogate(net, **{k: hyper[k] for k in PHYSICS_KEYS})
         return eqx.tree_deserialise_leaves(path, skeleton)
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as e:
         raise ValueError(f"Cannot read surrogate checkpoint {path}: {e}. It does not match "
@@ -177,7 +186,7 @@ def surrogate_metrics(pred: SurrogateOutput, truth: SurrogateOutput,
     return out
 
 
-def evaluate_dataset(model: TCN, data: dict, *, fs: float, startup: float = 5.0,
+def evaluate_dataset(model: Surrogate, data: dict, *, fs: float, startup: float = 5.0,
                      chunk: int = 8) -> tuple[dict, SurrogateOutput]:
     """Predict on a dataset from [`make_dataset`][] and compute `surrogate_metrics`."""
     x = np.stack([data["stim_re"], data["stim_im"]], axis=1)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .tcn import TCN
+from .tcn import Surrogate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +53,13 @@ def loss_amp(amp_pred: Float[Array, "b time"], amp: Float[Array, "b time"],
     return _masked_mean((amp_pred - amp) ** 2, mask)
 
 
-def targets(model: TCN, phase, freq, amp) -> Float[Array, "b 4 time"]:
+def targets(model: Surrogate, phase, freq, amp) -> Float[Array, "b 4 time"]:
     """The ground truth in the network's raw output coordinates."""
     return jnp.stack([jnp.cos(phase), jnp.sin(phase),
                       (freq - model.freq_center) / model.freq_scale, amp - 1.0], axis=1)
 
 
-def total_loss(model: TCN, batch: dict, weights: LossWeights, *, key: PRNGKeyArray | None,
+def total_loss(model: Surrogate, batch: dict, weights: LossWeights, *, key: PRNGKeyArray | None,
                inference: bool = False) -> tuple[Float[Array, ""], dict]:
     """The training loss on a batch `{"x": (b, c, t), "phase", "freq", "amp", "mask": (b, t)}`.
 

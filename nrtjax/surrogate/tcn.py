@@ -1,4 +1,5 @@
-"""The surrogate network: a causal TCN followed by causal (sliding-window) attention."""
+"""The surrogate network: a plain causal TCN with attention ([`TCN`][nrtjax.surrogate.TCN]),
+and ASHLE's physics references around it ([`Surrogate`][nrtjax.surrogate.Surrogate])."""
 
 import math
 from collections.abc import Sequence
@@ -176,40 +177,6 @@ def forcing_phasor(x: Float[Array, "2 time"]) -> Float[Array, "2 time"]:
     return x / jnp.maximum(jnp.hypot(x[0], x[1]), PRESENCE)[None]
 
 
-def motor_phase(freq: Float[Array, " time"], amp: Float[Array, " time"],
-                drive: Float[Array, "2 time"], *, fs: float,
-                theta0: Float[Array, ""] | float = 0.0,
-                coupling: float = 1.0) -> Float[Array, " time"]:
-    """ASHLE's motor phase $\\theta = \\arg z$ integrated from its frequency and amplitude.
-
-    ASHLE's motor oscillator is $\\dot z = f[z(a + i2\\pi + b|z|^2) + e^{i\\arg d}]$
-    (Roman et al. 2023), so its phase obeys
-    $\\dot\\theta = f\\,[2\\pi + \\sin(\\arg d - \\theta) / |z|]$ exactly. Given $f(t)$,
-    $|z|(t)$ and a drive $D = D_0 + i D_1$ standing for $e^{i\\arg d}$, this integrates
-    $\\dot\\theta = f\\,[2\\pi + \\kappa\\,\\mathrm{Im}(D e^{-i\\theta}) / \\max(|z|, 0.05)]$
-    with explicit Euler steps of $1/f_s$ from $\\theta(0) =$ `theta0`; $\\kappa$ =
-    `coupling` is 1 in ASHLE. A drive of magnitude below 1 weakens the coupling (0: the
-    oscillator turns freely at $f$). `theta[t]` depends on inputs before step $t$ only.
-
-    **Arguments:** `freq` (Hz) and `amp` ($|z|$), shape `(time,)`; `drive`: real and
-    imaginary part, `(2, time)`; `fs`: the step rate (Hz); `theta0`: the initial phase;
-    `coupling`: the gain $\\kappa$ of the drive.
-
-    **Returns:** $\\theta$ in radians, unwrapped, shape `(time,)`.
-    """
-    dt = 1.0 / fs
-    amp = jnp.maximum(amp, 0.05)
-
-    def step(theta, a):
-        f, r, d_re, d_im = a
-        pull = d_im * jnp.cos(theta) - d_re * jnp.sin(theta)
-        return theta + dt * f * (2 * math.pi + coupling * pull / r), theta
-
-    theta0 = jnp.asarray(theta0, freq.dtype)
-    _, theta = jax.lax.scan(step, theta0, (freq, amp, drive[0], drive[1]), unroll=8)
-    return theta
-
-
 def locked_lag(f: Float[Array, "*shape"], *, f0: float, elasticity: float
                ) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
     """$(\\cos\\psi, \\sin\\psi)$ of ASHLE's steady phase lag $\\psi$ of the motor oscillator
@@ -222,225 +189,173 @@ def locked_lag(f: Float[Array, "*shape"], *, f0: float, elasticity: float
 
 
 class TCN(eqx.Module):
-    """The surrogate: input projection, residual TCN blocks (dilation $2^i$), causal
-    attention, and a head giving $(\\cos\\phi, \\sin\\phi, \\hat f, \\hat r)$ per step.
-
-    Frequencies are predicted as `freq_center + freq_scale * f_hat` and the amplitude as
-    `1 + r_hat`, so every output channel is of order 1. With `freq_residual=True` the
-    frequency output is a residual around a reference $f_r$ derived from the input alone:
-    the forcing's own causally estimated frequency $f_F$ ([`forcing_frequency`][]), or,
-    with `lock_f0 > 0`, ASHLE's steady-state motor frequency at lock to $f_F$
-    ([`locked_frequency`][] with $f_0$ = `lock_f0`, $\\lambda_2/\\lambda_1$ =
-    `lock_elasticity`). Then `f_hat = (f_r - freq_center) / freq_scale + head`: the network
-    learns only the (bounded) transient offset, and the output follows the stimulus beyond
-    the tempi seen in training. With `freq_channel=True` the normalised
-    $(f_r - $ `freq_center`$) / $ `freq_scale` is also an extra input channel. Both off
-    (the class default) is the plain TCN.
-
-    With `phase_residual=True` the phase output is taken relative to a reference phasor
-    $u = F e^{-i\\psi} / \\max(|F|, 0.1)$: the forcing's phase minus ASHLE's steady lag
-    at lock ([`locked_lag`][] of the frequency reference; $\\psi = 0$ if `lock_f0 = 0`),
-    of magnitude $\\min(|F| / 0.1, 1)$. With $w = c + i s$ from the head, the output
-    phasor is $u(1 + w) + (1 - |u|) w$: absolute where there is no forcing yet, a
-    correction of the locked phase once there is, so $w = 0$ is exact lock.
-
-    With `tempo_clip = (lo, hi)` (BPM; needs both residual heads) the network does not see
-    the rotating forcing itself but three tempo-invariant channels: the presence
-    $\\min(|F|/0.1, 1)$, the deviation of the forcing's instantaneous frequency from its
-    causal estimate $f_F$ (times the presence), and ASHLE's locked frequency at $f_F$
-    clipped to $[lo, hi]/60$ Hz (the training tempi), the last two in units of
-    `freq_scale`. Beyond the training tempi the network then sees inputs like those at
-    the nearest trained tempo, while the two references carry the tempo itself.
-
-    With `phase_integrator=True` (needs `phase_residual`) the reference phasor is
-    instead $e^{i\\theta}$ with $\\theta$ ASHLE's motor phase equation integrated causally
-    ([`motor_phase`][]) from the head's own frequency and amplitude, driven by the
-    forcing's unit phasor (weighted by the presence) with gain `phase_coupling`, from
-    the phase of $u$ at the first step; the output phasor is $e^{i\\theta}(1 + w)$. A
-    slip against the forcing then follows from the predicted frequency instead of being
-    drawn by the network. The phase loss does not reach the frequency and amplitude
-    through $\\theta$ (they are fitted to ASHLE's $f$ and $|z|$ alone).
-
-    The seed architecture is the default: 6 blocks, hidden 128, kernel 5, dropout 0.15,
-    4 heads.
+    """A plain causal network: a 1x1 input projection, residual TCN blocks (dilation
+    $2^i$), causal attention, and a 1x1 head of 4 channels per step. The defaults are the
+    shipped surrogate's network (3 inputs, hidden 32, 6 blocks, kernel 5, no dropout,
+    2 heads, window 128); [`Surrogate`][nrtjax.surrogate.Surrogate] wraps it with ASHLE's
+    physics references. The seed architecture is `hidden=128, heads=4, dropout=0.15`.
     """
 
     proj: eqx.nn.Conv1d
     blocks: tuple[TCNBlock, ...]
     attention: CausalAttention | None
     head: eqx.nn.Conv1d
-    freq_center: float = eqx.field(static=True)
-    freq_scale: float = eqx.field(static=True)
-    freq_residual: bool = eqx.field(static=True)
-    freq_channel: bool = eqx.field(static=True)
-    freq_tau: float = eqx.field(static=True)
-    fs: float = eqx.field(static=True)
-    lock_f0: float = eqx.field(static=True)
-    lock_elasticity: float = eqx.field(static=True)
-    phase_residual: bool = eqx.field(static=True)
-    tempo_clip: tuple[float, float] | None = eqx.field(static=True)
-    phase_integrator: bool = eqx.field(static=True)
-    phase_coupling: float = eqx.field(static=True)
 
-    def __init__(self, in_channels: int = 2, hidden: int = 128, n_blocks: int = 6,
-                 kernel: int = 5, dropout: float = 0.15, heads: int = 4, window: int = 256,
-                 *, freq_center: float = 2.0, freq_scale: float = 0.5,
-                 freq_residual: bool = False, freq_channel: bool = False,
-                 freq_tau: float = 0.5, fs: float = 256.0, lock_f0: float = 0.0,
-                 lock_elasticity: float = 1.0, phase_residual: bool = False,
-                 tempo_clip: Sequence[float] | None = None, phase_integrator: bool = False,
-                 phase_coupling: float = 1.0, dtype=None, key: PRNGKeyArray):
+    def __init__(self, in_channels: int = 3, hidden: int = 32, n_blocks: int = 6,
+                 kernel: int = 5, dropout: float = 0.0, heads: int = 2, window: int = 128,
+                 *, dtype=None, key: PRNGKeyArray):
         """**Arguments:**
 
-        - `in_channels`: input channels (2: real and imaginary part of the forcing).
+        - `in_channels`: input channels (3: [`Surrogate`][nrtjax.surrogate.Surrogate]'s
+            tempo-invariant channels).
         - `hidden`, `n_blocks`, `kernel`, `dropout`: TCN width, depth, kernel size, dropout.
         - `heads`: attention heads (0 for no attention); `window`: attention span in steps.
-        - `freq_center`, `freq_scale`: the affine map of the frequency output (Hz).
-        - `freq_residual`: predict the frequency as a residual around the reference
-            [`frequency_reference`][]; `freq_channel`: feed the reference as an extra input
-            channel; `freq_tau`: its smoothing time constant (s); `fs`: the input's
-            sampling rate (Hz).
-        - `lock_f0`, `lock_elasticity`: if `lock_f0 > 0`, the reference is ASHLE's locked
-            motor frequency for $f_0$ = `lock_f0` and $\\lambda_2/\\lambda_1$ = `lock_elasticity`.
-        - `phase_residual`: predict the phase relative to the forcing's phase minus ASHLE's
-            steady lag (see above).
-        - `tempo_clip`: `(lo, hi)` BPM: feed the network tempo-invariant channels instead of
-            the forcing, the tempo clipped to this range (see above; `None`: the forcing).
-        - `phase_integrator`, `phase_coupling`: take the phase relative to ASHLE's motor
-            phase integrated from the predicted frequency and amplitude, with this gain
-            of the drive (1: ASHLE's; see above).
         - `dtype`: parameter dtype (default float64 under x64, else float32).
         - `key`: PRNG key for initialisation.
         """
-        if freq_tau <= 0 or fs <= 0 or lock_f0 < 0 or lock_elasticity <= 0:
-            raise ValueError(f"freq_tau={freq_tau}, fs={fs} and lock_elasticity="
-                             f"{lock_elasticity} must be positive, lock_f0={lock_f0} >= 0.")
-        if tempo_clip is not None:
-            tempo_clip = tuple(float(v) for v in tempo_clip)
-            if not (len(tempo_clip) == 2 and freq_residual and phase_residual
-                    and 0 < tempo_clip[0] < tempo_clip[1]):
-                raise ValueError(f"tempo_clip={tempo_clip} needs 0 < lo < hi (BPM) and "
-                                 "freq_residual=True, phase_residual=True.")
-        if phase_integrator and not phase_residual:
-            raise ValueError("phase_integrator=True needs phase_residual=True.")
-        if not 0 < phase_coupling <= 10:
-            raise ValueError(f"phase_coupling={phase_coupling} must lie in (0, 10].")
         keys = jr.split(key, n_blocks + 3)
-        n_in = 3 if tempo_clip is not None else in_channels + int(freq_channel)
-        self.proj = eqx.nn.Conv1d(n_in, hidden, 1, dtype=dtype, key=keys[0])
+        self.proj = eqx.nn.Conv1d(in_channels, hidden, 1, dtype=dtype, key=keys[0])
         self.blocks = tuple(TCNBlock(hidden, kernel, 2**i, dropout, dtype=dtype, key=keys[i + 1])
                             for i in range(n_blocks))
         self.attention = (CausalAttention(hidden, heads, window, dtype=dtype, key=keys[-2])
                           if heads > 0 else None)
         self.head = eqx.nn.Conv1d(hidden, 4, 1, dtype=dtype, key=keys[-1])
-        self.freq_center, self.freq_scale = freq_center, freq_scale
-        self.freq_residual, self.freq_channel = freq_residual, freq_channel
-        self.freq_tau, self.fs = freq_tau, fs
-        self.lock_f0, self.lock_elasticity = lock_f0, lock_elasticity
-        self.phase_residual = phase_residual
-        self.tempo_clip = tempo_clip
-        self.phase_integrator = phase_integrator
-        self.phase_coupling = float(phase_coupling)
 
     @property
     def receptive_field(self) -> int:
         """Steps of input history the convolutions see (attention adds `window`)."""
         return 1 + sum(2 * (b.conv1.kernel_size[0] - 1) * b.conv1.dilation[0] for b in self.blocks)
 
-    def frequency_reference(self, x: Float[Array, "channels time"]) -> Float[Array, " time"]:
-        """The input-derived frequency reference $f_r$ (Hz) of the frequency head, causal:
-        [`forcing_frequency`][] of channels 0 and 1, mapped through [`locked_frequency`][]
-        when `lock_f0 > 0`."""
-        return self._lock_map(self._forcing_estimate(x))
+    def __call__(self, x: Float[Array, "channels time"], *, key: PRNGKeyArray | None = None,
+                 inference: bool = True) -> Float[Array, "4 time"]:
+        """Outputs `(4, time)`. Dropout is active only with `inference=False` (then `key`
+        is required)."""
+        if not inference and key is None:
+            raise ValueError("TCN needs a key when inference=False (dropout).")
+        keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
+        h = self.proj(x)
+        for block, k in zip(self.blocks, keys):
+            h = block(h, key=k, inference=inference)
+        if self.attention is not None:
+            h = self.attention(h)
+        return self.head(h)
 
-    def _forcing_estimate(self, x):
-        return forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau,
-                                 prior=self.lock_f0 or self.freq_center)
+
+class Surrogate(eqx.Module):
+    """The surrogate of ASHLE: a plain [`TCN`][nrtjax.surrogate.TCN] between ASHLE's
+    physics references, computed from the forcing alone, causally. Output per step:
+    $(\cos\phi, \sin\phi, \hat f, \hat r)$ with the motor frequency
+    `freq_center + freq_scale * f_hat` (Hz) and amplitude `1 + r_hat`.
+
+    - **Tempo-invariant input.** The network does not see the rotating forcing
+      $F = x_0 + i x_1$ but three channels: the presence $\min(|F|/0.1, 1)$, the deviation
+      of the forcing's instantaneous frequency from its causal estimate $f_F$
+      ([`forcing_frequency`][], time constant `freq_tau`) times the presence, and ASHLE's
+      locked frequency at $f_F$ clipped to `tempo_clip` (BPM, the training tempi), the
+      last two in units of `freq_scale`. Beyond the training tempi its input looks like
+      that at the nearest trained tempo, while the references below carry the tempo.
+    - **Frequency residual.** With $f_r$ ASHLE's locked motor frequency at $f_F$
+      ([`locked_frequency`][], $f_0$ = `lock_f0`, $\lambda_2/\lambda_1$ =
+      `lock_elasticity`), `f_hat = (f_r - freq_center) / freq_scale + head`: the network
+      learns only the transient offset from steady lock.
+    - **Phase residual.** With the reference phasor $u = F e^{-i\psi} / \max(|F|, 0.1)$
+      (the forcing's phase minus ASHLE's steady lag at lock, [`locked_lag`][] of $f_r$;
+      magnitude $\min(|F| / 0.1, 1)$) and $w = c + i s$ from the head, the output phasor
+      is $u(1 + w) + (1 - |u|) w$: absolute where there is no forcing yet, a correction
+      of the locked phase once there is, so $w = 0$ is exact lock.
+
+    The defaults are the shipped configuration.
+    """
+
+    net: TCN
+    fs: float = eqx.field(static=True)
+    freq_center: float = eqx.field(static=True)
+    freq_scale: float = eqx.field(static=True)
+    freq_tau: float = eqx.field(static=True)
+    lock_f0: float = eqx.field(static=True)
+    lock_elasticity: float = eqx.field(static=True)
+    tempo_clip: tuple[float, float] = eqx.field(static=True)
+
+    def __init__(self, net: TCN, *, fs: float = 256.0, freq_center: float = 2.0,
+                 freq_scale: float = 0.5, freq_tau: float = 1.0, lock_f0: float = 1.8,
+                 lock_elasticity: float = 1.0,
+                 tempo_clip: Sequence[float] = (75.0, 170.0)):
+        """**Arguments:**
+
+        - `net`: the network, with 3 input channels (e.g. `TCN(key=key)`).
+        - `fs`: the forcing's sampling rate (Hz).
+        - `freq_center`, `freq_scale`: the affine map of the frequency output (Hz).
+        - `freq_tau`: time constant (s) of the forcing-frequency estimate.
+        - `lock_f0`, `lock_elasticity`: ASHLE's $f_0$ (Hz) and $\lambda_2/\lambda_1$ for
+            the locked frequency and lag.
+        - `tempo_clip`: `(lo, hi)` BPM, the tempi the network's input is clipped to.
+        """
+        tempo_clip = tuple(float(v) for v in tempo_clip)
+        if net.proj.in_channels != 3:
+            raise ValueError(f"The Surrogate's network takes its 3 tempo-invariant channels; "
+                             f"got in_channels={net.proj.in_channels}: build it as TCN(3, ...).")
+        if not (freq_tau > 0 and fs > 0 and lock_f0 > 0 and lock_elasticity > 0
+                and freq_scale > 0):
+            raise ValueError(f"freq_tau={freq_tau}, fs={fs}, lock_f0={lock_f0}, "
+                             f"lock_elasticity={lock_elasticity} and freq_scale={freq_scale} "
+                             "must be positive.")
+        if not (len(tempo_clip) == 2 and 0 < tempo_clip[0] < tempo_clip[1]):
+            raise ValueError(f"tempo_clip={tempo_clip} must be (lo, hi) BPM with 0 < lo < hi.")
+        self.net = net
+        self.fs, self.freq_center, self.freq_scale = float(fs), freq_center, freq_scale
+        self.freq_tau, self.lock_f0, self.lock_elasticity = freq_tau, lock_f0, lock_elasticity
+        self.tempo_clip = tempo_clip
+
+    @property
+    def head(self) -> eqx.nn.Conv1d:
+        """The network's output layer (its weight's dtype is the model's)."""
+        return self.net.head
+
+    def forcing_estimate(self, x: Float[Array, "2 time"]) -> Float[Array, " time"]:
+        """$f_F$: [`forcing_frequency`][] of the forcing with this model's settings (Hz)."""
+        return forcing_frequency(x[:2], fs=self.fs, tau=self.freq_tau, prior=self.lock_f0)
+
+    def frequency_reference(self, x: Float[Array, "2 time"]) -> Float[Array, " time"]:
+        """$f_r$: ASHLE's locked motor frequency at $f_F$ (Hz), causal."""
+        return self._lock_map(self.forcing_estimate(x))
 
     def _lock_map(self, f_forcing):
-        if self.lock_f0 > 0:
-            return locked_frequency(f_forcing, f0=self.lock_f0, elasticity=self.lock_elasticity)
-        return f_forcing
+        return locked_frequency(f_forcing, f0=self.lock_f0, elasticity=self.lock_elasticity)
 
-    def invariant_channels(self, x: Float[Array, "channels time"],
+    def invariant_channels(self, x: Float[Array, "2 time"],
                            f_F: Float[Array, " time"] | None = None) -> Float[Array, "3 time"]:
-        """The network's input when `tempo_clip` is set (class docstring): presence,
-        frequency deviation and clipped locked frequency, causal. `f_F`: the forcing's
-        frequency estimate if already computed ([`forcing_frequency`][] with this model's
-        settings)."""
+        """The network's input (class docstring): presence, frequency deviation and
+        clipped locked frequency, causal. `f_F`: [`forcing_estimate`][nrtjax.surrogate.Surrogate.forcing_estimate]
+        if already computed."""
         presence = jnp.minimum(jnp.hypot(x[0], x[1]) / PRESENCE, 1.0)
         p_re, p_im, _ = _increments(x[:2])
         inst = jnp.arctan2(p_im, p_re) * (self.fs / (2 * math.pi))
         if f_F is None:
-            f_F = self._forcing_estimate(x)
+            f_F = self.forcing_estimate(x)
         lo, hi = self.tempo_clip
         ref = self._lock_map(jnp.clip(f_F, lo / 60.0, hi / 60.0))
         return jnp.stack([presence, presence * (inst - f_F) / self.freq_scale,
                           (ref - self.freq_center) / self.freq_scale]).astype(x.dtype)
 
-    def __call__(self, x: Float[Array, "channels time"], *, key: PRNGKeyArray | None = None,
+    def __call__(self, x: Float[Array, "2 time"], *, key: PRNGKeyArray | None = None,
                  inference: bool = True) -> Float[Array, "4 time"]:
-        """Raw outputs `(cos, sin, f_hat, r_hat)`, shape `(4, time)`. Dropout is active
-        only with `inference=False` (then `key` is required)."""
-        if not inference and key is None:
-            raise ValueError("TCN needs a key when inference=False (dropout).")
-        keys = [None] * len(self.blocks) if key is None else list(jr.split(key, len(self.blocks)))
-        f_in = None
-        if self.freq_residual or self.freq_channel or self.phase_residual:
-            f_F = self._forcing_estimate(x)
-            f_r = self._lock_map(f_F)
-            f_in = ((f_r - self.freq_center) / self.freq_scale)[None].astype(x.dtype)
-        if self.tempo_clip is not None:  # needs both residuals, so f_F is set
-            h = self.proj(self.invariant_channels(x, f_F))
-        else:
-            h = self.proj(jnp.concatenate([x, f_in]) if self.freq_channel else x)
-        for block, k in zip(self.blocks, keys):
-            h = block(h, key=k, inference=inference)
-        if self.attention is not None:
-            h = self.attention(h)
-        out = self.head(h)
-        if self.freq_residual:
-            out = out.at[2].add(f_in[0].astype(out.dtype))
-        if self.phase_integrator:
-            out = out.at[:2].set(self._relative_to_motor_phase(out, x[:2], f_r))
-        elif self.phase_residual:
-            out = out.at[:2].set(self._relative_to_lock(out[:2], x[:2], f_r))
-        return out
-
-    def _relative_to_motor_phase(self, out: Float[Array, "4 time"],
-                                 forcing: Float[Array, "2 time"],
-                                 f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
-        """$e^{i\\theta}(1 + w)$ with $\\theta$ ASHLE's motor phase ([`motor_phase`][])
-        integrated from the head's own frequency and amplitude, driven by
-        [`forcing_phasor`][], from the phase of the lock reference $u$ at the first step
-        (0 where the forcing has not started)."""
-        # The phase loss does not reach the frequency and amplitude through theta: they are
-        # fitted to ASHLE's f and |z| alone, and w corrects the phase they imply.
-        freq = jax.lax.stop_gradient(self.freq_center + self.freq_scale * out[2])
-        amp = jax.lax.stop_gradient(1.0 + out[3])
-        u0 = self._reference(forcing[:, :1], f_r[:1], out.dtype)
-        theta = motor_phase(freq, amp, forcing_phasor(forcing).astype(out.dtype), fs=self.fs,
-                            theta0=jnp.arctan2(u0[1, 0], u0[0, 0]),
-                            coupling=self.phase_coupling)
-        c, s = 1 + out[0], out[1]
-        cos, sin = jnp.cos(theta), jnp.sin(theta)
-        return jnp.stack([cos * c - sin * s, sin * c + cos * s])
-
-    def _reference(self, forcing: Float[Array, "2 time"], f_r: Float[Array, " time"],
-                   dtype) -> Float[Array, "2 time"]:
-        """The reference phasor $u$: [`forcing_phasor`][] turned back by ASHLE's steady
-        lag at lock ($\\psi = 0$ if `lock_f0 = 0`)."""
-        re, im = forcing_phasor(forcing.astype(dtype))
-        if self.lock_f0 > 0:
-            cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
-            cos, sin = cos.astype(dtype), sin.astype(dtype)
-            re, im = re * cos + im * sin, im * cos - re * sin  # times e^{-i psi}
-        return jnp.stack([re, im])
+        """Raw outputs `(cos, sin, f_hat, r_hat)`, shape `(4, time)`, from the forcing's
+        real and imaginary part `x`. Dropout is active only with `inference=False` (then
+        `key` is required)."""
+        f_F = self.forcing_estimate(x)
+        f_r = self._lock_map(f_F)
+        out = self.net(self.invariant_channels(x, f_F), key=key, inference=inference)
+        f_in = ((f_r - self.freq_center) / self.freq_scale).astype(x.dtype)
+        out = out.at[2].add(f_in.astype(out.dtype))
+        return out.at[:2].set(self._relative_to_lock(out[:2], x[:2], f_r))
 
     def _relative_to_lock(self, w: Float[Array, "2 time"], forcing: Float[Array, "2 time"],
                           f_r: Float[Array, " time"]) -> Float[Array, "2 time"]:
         """$u(1 + w) + (1 - |u|) w$ with the reference phasor $u$ (class docstring)."""
-        re, im = self._reference(forcing, f_r, w.dtype)
+        re, im = forcing_phasor(forcing.astype(w.dtype))
+        cos, sin = locked_lag(f_r, f0=self.lock_f0, elasticity=self.lock_elasticity)
+        cos, sin = cos.astype(w.dtype), sin.astype(w.dtype)
+        re, im = re * cos + im * sin, im * cos - re * sin  # times e^{-i psi}
         c, s = 1 + w[0], w[1]
         keep = 1 - jnp.hypot(re, im)
         return jnp.stack([re * c - im * s + keep * w[0], re * s + im * c + keep * w[1]])

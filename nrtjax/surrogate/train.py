@@ -23,44 +23,19 @@ from .._train import (  # noqa: F401  (the surrogate's public training API)
     train as train,
 )
 from .losses import LossWeights, total_loss
-from .tcn import TCN
+from .tcn import Surrogate
 
 
-def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, warm: int,
-                 hard_fraction: float = 0.0, hard_offset: int = 0) -> dict:
-    """Random crops of `crop` steps. The loss mask drops the first `warm` steps of a crop
-    (their history is cut off) unless the crop starts at the beginning of the song.
-
-    With `hard_fraction > 0`, each crop is, with that probability, the start of a song
-    drawn from those flagged in `data["hard"]` (songs,) (e.g. by
-    [`slow_lock_songs`][nrtjax.surrogate.slow_lock_songs]); `hard_fraction = 0` draws
-    exactly as before the option existed (same keys, same crops). With `hard_offset > 0`
-    such a crop starts at a uniform step in `[0, hard_offset]` instead of at 0, so that
-    its scored part can cover a late lock (`hard_offset = 0` draws as before it existed).
-    """
+def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
+                 warm: int) -> dict:
+    """Random crops of `crop` steps (a fifth of them at a song's start, so that the
+    start-up is learnt too). The loss mask drops the first `warm` steps of a crop (their
+    history is cut off) unless the crop starts at the beginning of the song."""
     n, t = data["phase"].shape
     k1, k2, k3 = jr.split(key, 3)
     idx = jr.randint(k1, (batch_size,), 0, n)
     start = jr.randint(k2, (batch_size,), 0, t - crop + 1)
-    at_start = jr.uniform(k3, (batch_size,)) < 0.2  # learn the start-up too
-    if hard_fraction > 0:
-        if "hard" not in data:
-            raise ValueError("hard_fraction > 0 needs data[\"hard\"], one flag per song "
-                             "(e.g. nrt.surrogate.slow_lock_songs(dataset, fs=fs)).")
-        k4, k5 = jr.split(jr.fold_in(key, 1))
-        hard = jnp.asarray(data["hard"], jnp.float32)
-        pick = jr.choice(k4, n, (batch_size,), p=hard / jnp.sum(hard))
-        use = jr.uniform(k5, (batch_size,)) < hard_fraction
-        idx = jnp.where(use, pick, idx)
-        if hard_offset > 0:
-            if hard_offset > t - crop:
-                raise ValueError(f"hard_offset={hard_offset} must lie in [0, {t - crop}] "
-                                 f"(song length {t} - crop {crop} steps).")
-            late = jr.randint(jr.fold_in(key, 2), (batch_size,), 0, hard_offset + 1)
-            start = jnp.where(use, late, start)
-            at_start = at_start & ~use
-        else:
-            at_start = at_start | use
+    at_start = jr.uniform(k3, (batch_size,)) < 0.2
     start = jnp.where(at_start, 0, start)
     def take(a, i, s):
         return jax.lax.dynamic_slice_in_dim(a[i], s, crop, axis=-1)
@@ -73,7 +48,7 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int, w
             "amp": crop_all(data["amp"]), "mask": mask}
 
 
-def apply_update(model: TCN, opt_state, batch: dict, optimizer: optax.GradientTransformation,
+def apply_update(model: Surrogate, opt_state, batch: dict, optimizer: optax.GradientTransformation,
                  weights: LossWeights, *, key: PRNGKeyArray | None):
     """Loss, gradient and one optimizer update on `batch` (pure; jit it or call it
     inside a jitted step). Returns `(model, opt_state, loss, parts)`; `loss` is the
@@ -87,18 +62,14 @@ def apply_update(model: TCN, opt_state, batch: dict, optimizer: optax.GradientTr
 
 
 def make_step_fn(optimizer: optax.GradientTransformation, weights: LossWeights, *,
-                 batch_size: int, crop: int, warm: int, hard_fraction: float = 0.0,
-                 hard_offset: int = 0) -> Callable:
-    """The one jitted training step `(state, data) -> (state, loss, parts)`; `hard_fraction`
-    and `hard_offset` as in [`sample_batch`][] (then `data` needs its `"hard"` flags)."""
-    if not 0 <= hard_fraction <= 1:
-        raise ValueError(f"hard_fraction={hard_fraction} must lie in [0, 1].")
+                 batch_size: int, crop: int, warm: int) -> Callable:
+    """The one jitted training step `(state, data) -> (state, loss, parts)` on crops from
+    [`sample_batch`][]."""
 
     @eqx.filter_jit
     def step(state: TrainState, data: dict):
         key, kb, kd = jr.split(state.key, 3)
-        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, warm=warm,
-                             hard_fraction=hard_fraction, hard_offset=hard_offset)
+        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, warm=warm)
         model, opt_state, loss, parts = apply_update(state.model, state.opt_state, batch,
                                                      optimizer, weights, key=kd)
         return TrainState(model, opt_state, state.step + 1, jr.key_data(key)), loss, parts
