@@ -1,6 +1,7 @@
 """The Lorenz melodist mapping and the Neural Duet engine (nrtjax.audio.melody, .duet)."""
 
 import equinox as eqx
+import jax
 import numpy as np
 import pytest
 
@@ -101,6 +102,27 @@ def test_streaming_equals_one_long_run(engine):
     assert [n.pitch for n in i2.notes] == [n.pitch for n in i1.notes] and len(i1.notes) > 5
     np.testing.assert_allclose(np.asarray(s2.sim.lorenz), np.asarray(s1.sim.lorenz), rtol=1e-9)
     np.testing.assert_allclose(i2.lorenz, i1.lorenz, rtol=1e-9, atol=1e-9)
+
+
+def test_the_field_is_a_model_simulate_steps(engine):
+    """`nrt.simulate` steps the duet's field as the engine does (no forcing: the held and
+    the interpolated input are then the same), and the field starts where the engine does."""
+    p = DuetParams(tempo_bpm=100.0, rho=28.0)
+    sp = _duet_sim.sim_params_from(p.sim_values(), np.float64)
+    freqs = np.asarray(engine.freqs)
+    field = _duet_sim.build_field(jax.tree.map(jax.numpy.asarray, sp), jax.numpy.asarray(freqs))
+    assert isinstance(field, nrt.models.DuetField)
+    start = engine.init(p).sim
+    y0 = field.initial_state()
+    for a, b in zip(jax.tree.leaves(y0), jax.tree.leaves((start.ashle, start.grfnn, start.lorenz))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    n, dt = 200, 1 / engine.fs_sim
+    traj = nrt.simulate(field, nrt.silence(n * dt, engine.fs_sim), dt=dt)
+    _, trace = _duet_sim.advance(start, sp, np.zeros(n, complex), np.asarray(0.0),
+                                 np.asarray(dt), freqs)
+    np.testing.assert_allclose(np.asarray(traj.ys[2][1:]), np.asarray(trace.lorenz), rtol=1e-10,
+                               atol=1e-10)
+    np.testing.assert_allclose(np.asarray(traj.ys[0].f[1:]), np.asarray(trace.f), rtol=1e-12)
 
 
 def test_one_compile_for_changing_params(engine, monkeypatch):

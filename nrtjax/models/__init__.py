@@ -2,6 +2,7 @@
 
 from ._base import AbstractModel as AbstractModel
 from .ashle import ASHLE as ASHLE, ASHLEState as ASHLEState
+from .duet import DuetField as DuetField
 from .grfnn import GrFNN as GrFNN, lin_freqs as lin_freqs, log_freqs as log_freqs
 from .hopf import Hopf as Hopf
 from .lorenz import Lorenz as Lorenz
