@@ -27,15 +27,15 @@ def make_optimizer(lr: float, *, total_steps: int, warmup_steps: int = 0,
     AdamW on a warmup + cosine-decay schedule.
 
     The step size rises linearly from `lr / warmup_steps` to `lr` over `warmup_steps`, then
-    follows $\eta(s) = \eta_{end} + (\eta - \eta_{end})\,\tfrac12(1 + \cos\pi s/S)$
-    down to $\eta_{end}$ = `final_fraction * lr` at the end of the schedule; AdamW adds
+    follows $\\eta(s) = \\eta_{end} + (\\eta - \\eta_{end})\\,\\tfrac12(1 + \\cos\\pi s/S)$
+    down to $\\eta_{end}$ = `final_fraction * lr` at the end of the schedule; AdamW adds
     `weight_decay` times the parameters to Adam's direction before the step (decoupled
     weight decay; 0: plain Adam).
 
     **Arguments:**
 
     - `lr`: peak learning rate (in the fit's unconstrained coordinates for
-        [`nrtjax.fit`][], where 0.05 is about 5% per step of a positive parameter).
+        [`nrtjax.fitting.fit`][], where 0.05 is about 5% per step of a positive parameter).
     - `total_steps`: schedule length $S$ (warmup included).
     - `warmup_steps`: linear warmup (0: none, the cosine starts at `lr`).
     - `final_fraction`: the schedule's final fraction of `lr`.

@@ -58,7 +58,7 @@ def map_scores(u: np.ndarray) -> dict[str, np.ndarray | float]:
 
 def map_biomarkers(normalised: np.ndarray) -> dict[str, np.ndarray | float]:
     """Duet parameters from normalised biomarkers `(..., 4)` (1 = baseline), as
-    [`map_scores`][nrtjax.eeg.mapping.map_scores] returns them."""
+    `map_scores` returns them."""
     return map_scores(scores(normalised))
 
 

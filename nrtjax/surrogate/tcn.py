@@ -244,23 +244,23 @@ class TCN(eqx.Module):
 class Surrogate(eqx.Module):
     """The surrogate of ASHLE: a plain [`TCN`][nrtjax.surrogate.TCN] between ASHLE's
     physics references, computed from the forcing alone, causally. Output per step:
-    $(\cos\phi, \sin\phi, \hat f, \hat r)$ with the motor frequency
+    $(\\cos\\phi, \\sin\\phi, \\hat f, \\hat r)$ with the motor frequency
     `freq_center + freq_scale * f_hat` (Hz) and amplitude `1 + r_hat`.
 
     - **Tempo-invariant input.** The network does not see the rotating forcing
-      $F = x_0 + i x_1$ but three channels: the presence $\min(|F|/0.1, 1)$, the deviation
+      $F = x_0 + i x_1$ but three channels: the presence $\\min(|F|/0.1, 1)$, the deviation
       of the forcing's instantaneous frequency from its causal estimate $f_F$
       ([`forcing_frequency`][], time constant `freq_tau`) times the presence, and ASHLE's
       locked frequency at $f_F$ clipped to `tempo_clip` (BPM, the training tempi), the
       last two in units of `freq_scale`. Beyond the training tempi its input looks like
       that at the nearest trained tempo, while the references below carry the tempo.
     - **Frequency residual.** With $f_r$ ASHLE's locked motor frequency at $f_F$
-      ([`locked_frequency`][], $f_0$ = `lock_f0`, $\lambda_2/\lambda_1$ =
+      ([`locked_frequency`][], $f_0$ = `lock_f0`, $\\lambda_2/\\lambda_1$ =
       `lock_elasticity`), `f_hat = (f_r - freq_center) / freq_scale + head`: the network
       learns only the transient offset from steady lock.
-    - **Phase residual.** With the reference phasor $u = F e^{-i\psi} / \max(|F|, 0.1)$
+    - **Phase residual.** With the reference phasor $u = F e^{-i\\psi} / \\max(|F|, 0.1)$
       (the forcing's phase minus ASHLE's steady lag at lock, [`locked_lag`][] of $f_r$;
-      magnitude $\min(|F| / 0.1, 1)$) and $w = c + i s$ from the head, the output phasor
+      magnitude $\\min(|F| / 0.1, 1)$) and $w = c + i s$ from the head, the output phasor
       is $u(1 + w) + (1 - |u|) w$: absolute where there is no forcing yet, a correction
       of the locked phase once there is, so $w = 0$ is exact lock.
 
@@ -286,7 +286,7 @@ class Surrogate(eqx.Module):
         - `fs`: the forcing's sampling rate (Hz).
         - `freq_center`, `freq_scale`: the affine map of the frequency output (Hz).
         - `freq_tau`: time constant (s) of the forcing-frequency estimate.
-        - `lock_f0`, `lock_elasticity`: ASHLE's $f_0$ (Hz) and $\lambda_2/\lambda_1$ for
+        - `lock_f0`, `lock_elasticity`: ASHLE's $f_0$ (Hz) and $\\lambda_2/\\lambda_1$ for
             the locked frequency and lag.
         - `tempo_clip`: `(lo, hi)` BPM, the tempi the network's input is clipped to.
         """
