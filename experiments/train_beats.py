@@ -44,14 +44,14 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class OptimConfig:
-    steps: int = 3000
+    steps: int = 10000
     batch_size: int = 8
     crop: int = 1500
     lr: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
-    checkpoint_every: int = 250
+    checkpoint_every: int = 500
     patience: int = 0
     max_minutes: float = 0.0
 
