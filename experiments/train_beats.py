@@ -226,7 +226,7 @@ def main(run: Run) -> dict:
     return {"train_seconds": select.seconds(), "steps": int(state.step),
             "best_step": best["step"], "valid_loss": best["loss"],
             "valid_f_peak": best["f_peak"], "n_parameters": card["n_parameters"],
-            "corpus_sha256": corpus["manifest_sha256"], "model": str(select.model_path)}
+            "corpus_sha256": corpus["manifest_sha256"], "model": select.model_path.name}
 
 
 def n_params(model) -> int:
