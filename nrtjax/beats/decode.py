@@ -98,9 +98,9 @@ class OscillatorSettings(NamedTuple):
     prior_bpm: float = 120.0
     prior_octaves: float = 1.0
     acf_weight: float = 1.0
-    acf_harmonics: int = 4
+    acf_harmonics: int = 1
     downbeat_weight: float = 1.0
-    meters: tuple[int, ...] = (3, 4)
+    meters: tuple[int, ...] = (2, 3, 4)
     downbeat_drive: float = 1.0
     level_octaves: float = 0.3
     search: int = 2
@@ -256,10 +256,13 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
     """Move each beat to the activation's peak within `refine_s` (parabolic
     interpolation) where that peak exceeds `threshold`; drop beats after `silence_beats`
     periods without activation above `threshold` (and, with `lookahead`, before as many
-    periods without it: the end of the music); keep beats at least half a period apart."""
+    periods without it: the end of the music); keep beats at least half a period apart.
+    With `lookahead`, a beat left at the oscillator's time (no peak to move to) between
+    two moved ones is placed by linear interpolation between them (the tempo taken as
+    constant across the gap)."""
     half = int(round(settings.refine_s * fps))
     back = int(round(settings.silence_beats * period_s * fps))
-    out = []
+    out, snapped = [], []
     for t in times:
         c = int(round(t * fps))
         lo, hi = max(0, c - half), min(beat.size, c + half + 1)
@@ -270,15 +273,32 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
         if lookahead and beat[lo:c + back + 1].max() < settings.threshold:
             continue
         j = lo + int(np.argmax(beat[lo:hi]))
-        if beat[j] >= settings.threshold and j > lo and j < hi - 1:
+        moved = bool(beat[j] >= settings.threshold and lo < j < hi - 1)
+        if moved:
             a0, a1, a2 = beat[j - 1], beat[j], beat[j + 1]
             den = a0 - 2 * a1 + a2
             t = (j + (0.5 * (a0 - a2) / den if den < 0 else 0.0)) / fps
         out.append(t)
-    out = np.asarray(out, np.float64)
+        snapped.append(moved)
+    out, snapped = np.asarray(out, np.float64), np.asarray(snapped, bool)
+    if lookahead:
+        out = _interpolate_gaps(out, snapped)
     min_gap = 0.5 * period_s
     keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
     return out[keep]
+
+
+def _interpolate_gaps(times: np.ndarray, snapped: np.ndarray) -> np.ndarray:
+    """Beats not `snapped` to the activation, between two that are, spread evenly in
+    between (by their index: k missing beats divide the gap into k + 1 intervals)."""
+    anchors = np.flatnonzero(snapped)
+    if anchors.size < 2:
+        return times
+    out = times.copy()
+    idx = np.arange(times.size)
+    inside = (~snapped) & (idx > anchors[0]) & (idx < anchors[-1])
+    out[inside] = np.interp(idx[inside], anchors, times[anchors])
+    return out
 
 
 def assign_downbeats(beats: np.ndarray, down: np.ndarray, fps: float,

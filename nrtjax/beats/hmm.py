@@ -69,10 +69,11 @@ class HMMSettings:
     transition_lambda: float = 100.0
     transition_threshold: float = 1e-6
     observation_lambda: float = 16.0
-    beats_per_bar: tuple[int, ...] = (3, 4)
+    beats_per_bar: tuple[int, ...] = (2, 3, 4)
     use_downbeat: bool = True
     correct: bool = True
     threshold: float = 0.05
+    beat_frames: int = 3
 
     def __post_init__(self):
         if not (0 < self.min_bpm < self.max_bpm):
@@ -123,7 +124,8 @@ class BarPointer:
     """The state space of one meter: states laid out as blocks `(beat, tempo)` of
     `intervals[j]` positions each."""
 
-    def __init__(self, intervals: np.ndarray, beats: int, observation_lambda: float):
+    def __init__(self, intervals: np.ndarray, beats: int, observation_lambda: float,
+                 beat_frames: int = 0):
         self.intervals = np.asarray(intervals, int)
         self.beats = int(beats)
         per_beat = self.intervals.sum()
@@ -136,24 +138,27 @@ class BarPointer:
         self.position = np.tile(pos, self.beats)
         self.tempo = np.tile(np.repeat(np.arange(self.intervals.size), self.intervals), self.beats)
         self.beat = np.repeat(np.arange(self.beats), per_beat)
-        region = self.position < self.intervals[self.tempo] / observation_lambda
+        width = self.intervals[self.tempo] / observation_lambda
+        if beat_frames > 0:
+            width = np.minimum(width, beat_frames)
+        region = self.position < width
         # Observation class: 0 no beat, 1 beat, 2 downbeat.
         downbeat = (self.beat == 0) & (self.beats > 1)
         self.klass = np.where(region, np.where(downbeat, 2, 1), 0)
 
 
-def log_observations(beat: np.ndarray, downbeat: np.ndarray, observation_lambda: float,
-                     use_downbeat: bool) -> np.ndarray:
-    """Log observation probabilities per frame and class, shape `(frames, 3)`:
-    no beat, beat, downbeat."""
+def log_observations(beat: np.ndarray, downbeat: np.ndarray, use_downbeat: bool) -> np.ndarray:
+    """Log scaled likelihoods per frame and class, shape `(frames, 3)`: no beat, beat,
+    downbeat. Each class's posterior (the network's $1 - a_t$, $a_t - d_t$ or $a_t$, $d_t$)
+    divided by its mean over the activation, the class prior (module docstring)."""
     a = np.clip(beat, _TINY, 1 - _TINY)
     if use_downbeat:
         d = np.clip(downbeat, _TINY, 1.0)
         other = np.maximum(a - d, _TINY)
     else:
         d = other = a
-    none = (1 - a) / (observation_lambda - 1)
-    return np.log(np.stack([none, other, d], axis=1))
+    post = np.stack([1 - a, other, d], axis=1)
+    return np.log(post) - np.log(post.mean(axis=0))
 
 
 def viterbi(space: BarPointer, log_trans: np.ndarray, log_obs: np.ndarray
@@ -224,10 +229,10 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
         return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "hmm")
     first, end = int(above[0]), int(above[-1]) + 1
     beat, down = beat[first:end], down[first:end]
-    log_obs = log_observations(beat, down, settings.observation_lambda, use_down)
+    log_obs = log_observations(beat, down, use_down)
     best = None
     for m in settings.beats_per_bar:
-        space = BarPointer(intervals, int(m), settings.observation_lambda)
+        space = BarPointer(intervals, int(m), settings.observation_lambda, settings.beat_frames)
         path, score = viterbi(space, log_trans, log_obs)
         if best is None or score > best[0]:
             best = (score, space, path)
