@@ -191,7 +191,7 @@ def test_viterbi_matches_a_dense_viterbi_and_brute_force(threshold):
             zip(space.beat, space.tempo, space.position)] == states
     np.testing.assert_array_equal(space.klass, klass)
     beat, down = rng.random(40), rng.random(40) * 0.5
-    log_obs = log_observations(beat, down, use_downbeat=True)
+    log_obs = log_observations(beat, down, olam, use_downbeat=True)
     path, score = viterbi(space, tempo_transitions(intervals, lam, threshold), log_obs)
     want_path, want_score = dense_viterbi(logA, log_obs[:, klass])
     assert score == pytest.approx(want_score, rel=1e-12)
@@ -200,7 +200,7 @@ def test_viterbi_matches_a_dense_viterbi_and_brute_force(threshold):
     T = 5
     small = BarPointer(np.array([2, 3]), 2, 2.0)
     _, logA2, klass2 = dense_model([2, 3], 2, 5.0, 2.0)
-    lo = log_observations(beat[:T], down[:T], use_downbeat=True)
+    lo = log_observations(beat[:T], down[:T], 2.0, use_downbeat=True)
     emit = lo[:, klass2]
     n = small.size
     best, best_path = -np.inf, None

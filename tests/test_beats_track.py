@@ -64,8 +64,8 @@ CASES = {
 @pytest.mark.parametrize("decoder", ["oscillator", "hmm"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_synthetic_beats(case, decoder):
-    # click_90 is the HMM's metrical-level case: with a beat region proportional to the
-    # beat interval it took the 180 BPM level (F 0.67); see HMMSettings.beat_frames.
+    # click_90 is the HMM's metrical-level case: observing the raw activation (no
+    # tolerance) it took the 180 BPM level (F 0.67); see HMMSettings.tolerance.
     beats, kind = CASES[case]()
     duration = 40.0 if case.startswith("ramp") else 30.0
     hits = [(b, "click", 1.0) for b in beats] if kind == "click" else drum_pattern(beats)

@@ -18,6 +18,11 @@ $P(\\text{obs} \\mid \\text{downbeat region}) = d_t$,
 $P(\\text{obs} \\mid \\text{other beat region}) = a_t$ (or $\\max(a_t - d_t, \\epsilon)$ when
 the downbeat activation is used) and $P(\\text{obs} \\mid \\text{no beat}) = (1 - a_t) /
 (\\lambda_o - 1)$.
+Here $a_t$ and $d_t$ are the activations' maxima over $t \\pm 1$ frame (`tolerance`): the
+network was trained with targets that mark a beat's frame and both neighbours, so its
+peak locates a beat to within a frame, and its narrow peaks (1-3 frames) would otherwise
+leave the later frames of a long beat region (7 frames at 55 BPM) near zero, a cost that
+grows with the beat interval and pushed the path to twice the tempo.
 
 Viterbi runs in the log domain, vectorised over states. Only the beat-entry states have
 more than one predecessor, so only their back-pointers are stored: memory is
@@ -61,6 +66,9 @@ class HMMSettings:
     - `correct`: move each beat to the activation's maximum within its beat region.
     - `threshold`: decode only from the first to the last frame whose beat activation
         exceeds this (0: the whole activation); no beats are reported outside.
+    - `tolerance`: the observations are the activations' maxima over this many frames
+        either side (the network's training targets mark a beat's frame and its
+        neighbours: an activation peak places the beat only to within a frame).
     """
 
     min_bpm: float = 55.0
@@ -73,7 +81,7 @@ class HMMSettings:
     use_downbeat: bool = True
     correct: bool = True
     threshold: float = 0.05
-    beat_frames: int = 3
+    tolerance: int = 1
 
     def __post_init__(self):
         if not (0 < self.min_bpm < self.max_bpm):
@@ -82,6 +90,8 @@ class HMMSettings:
                 or not 0 <= self.transition_threshold < 1):
             raise ValueError("Need num_tempi >= 1, transition_lambda > 0, "
                              "0 <= transition_threshold < 1 and observation_lambda > 1.")
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0 frames, got {self.tolerance}.")
         if not self.beats_per_bar or any(int(m) < 1 for m in self.beats_per_bar):
             raise ValueError(f"beats_per_bar must list meters >= 1, got {self.beats_per_bar}.")
 
@@ -124,8 +134,7 @@ class BarPointer:
     """The state space of one meter: states laid out as blocks `(beat, tempo)` of
     `intervals[j]` positions each."""
 
-    def __init__(self, intervals: np.ndarray, beats: int, observation_lambda: float,
-                 beat_frames: int = 0):
+    def __init__(self, intervals: np.ndarray, beats: int, observation_lambda: float):
         self.intervals = np.asarray(intervals, int)
         self.beats = int(beats)
         per_beat = self.intervals.sum()
@@ -138,27 +147,24 @@ class BarPointer:
         self.position = np.tile(pos, self.beats)
         self.tempo = np.tile(np.repeat(np.arange(self.intervals.size), self.intervals), self.beats)
         self.beat = np.repeat(np.arange(self.beats), per_beat)
-        width = self.intervals[self.tempo] / observation_lambda
-        if beat_frames > 0:
-            width = np.minimum(width, beat_frames)
-        region = self.position < width
+        region = self.position < self.intervals[self.tempo] / observation_lambda
         # Observation class: 0 no beat, 1 beat, 2 downbeat.
         downbeat = (self.beat == 0) & (self.beats > 1)
         self.klass = np.where(region, np.where(downbeat, 2, 1), 0)
 
 
-def log_observations(beat: np.ndarray, downbeat: np.ndarray, use_downbeat: bool) -> np.ndarray:
-    """Log scaled likelihoods per frame and class, shape `(frames, 3)`: no beat, beat,
-    downbeat. Each class's posterior (the network's $1 - a_t$, $a_t - d_t$ or $a_t$, $d_t$)
-    divided by its mean over the activation, the class prior (module docstring)."""
+def log_observations(beat: np.ndarray, downbeat: np.ndarray, observation_lambda: float,
+                     use_downbeat: bool) -> np.ndarray:
+    """Log observation probabilities per frame and class, shape `(frames, 3)`:
+    no beat, beat, downbeat."""
     a = np.clip(beat, _TINY, 1 - _TINY)
     if use_downbeat:
         d = np.clip(downbeat, _TINY, 1.0)
         other = np.maximum(a - d, _TINY)
     else:
         d = other = a
-    post = np.stack([1 - a, other, d], axis=1)
-    return np.log(post) - np.log(post.mean(axis=0))
+    none = (1 - a) / (observation_lambda - 1)
+    return np.log(np.stack([none, other, d], axis=1))
 
 
 def viterbi(space: BarPointer, log_trans: np.ndarray, log_obs: np.ndarray
@@ -229,10 +235,11 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
         return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "hmm")
     first, end = int(above[0]), int(above[-1]) + 1
     beat, down = beat[first:end], down[first:end]
-    log_obs = log_observations(beat, down, use_down)
+    log_obs = log_observations(widen(beat, settings.tolerance), widen(down, settings.tolerance),
+                               settings.observation_lambda, use_down)
     best = None
     for m in settings.beats_per_bar:
-        space = BarPointer(intervals, int(m), settings.observation_lambda, settings.beat_frames)
+        space = BarPointer(intervals, int(m), settings.observation_lambda)
         path, score = viterbi(space, log_trans, log_obs)
         if best is None or score > best[0]:
             best = (score, space, path)
@@ -242,6 +249,15 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
     beats_s, downs_s = (frames + first) / fps, (downs + first) / fps
     tempo = 60.0 / float(np.median(np.diff(beats_s))) if beats_s.size > 1 else float("nan")
     return BeatTrack(beats_s, downs_s, tempo, "hmm")
+
+
+def widen(x: np.ndarray, frames: int) -> np.ndarray:
+    """The running maximum of `x` over `frames` frames either side."""
+    if frames <= 0:
+        return x
+    pad = np.pad(x, frames, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * frames + 1)
+    return win.max(axis=1)
 
 
 def _beat_frames(space: BarPointer, path: np.ndarray, act: np.ndarray | None) -> np.ndarray:
