@@ -3,12 +3,16 @@
 1. **Tempo and metrical level.** The beat activation $a(t)$ drives a bank of damped
    linear oscillators ([`nrtjax.audio.resonator`][]); its time-averaged amplitude $A(f)$
    is large at the beat rate $F$ and at its multiples $2F, 3F, \\dots$ (a pulse train's
-   harmonics), small below $F$. The autocorrelation of $a$, $R(f)$ at lag $1/f$ and its
-   multiples ([`nrtjax.audio.tracking.periodicity`][]), is large at $F$ and its
-   sub-multiples $F/2, F/3$, small above. Their product peaks at $F$. The downbeat
-   activation $d(t)$ decides between the levels that remain: a beat level $f$ is
-   consistent with the bars when $d$ repeats at $m$ beats for a meter $m$, i.e. its
-   autocorrelation at lag $m/f$ is high. The tempo score is
+   harmonics), small below $F$. The autocorrelation of $a$ at lag $1/f$, $R_a(f)$
+   ([`nrtjax.audio.tracking.periodicity`][] with one lag), is large at $F$ and its
+   sub-multiples $F/2, F/3$, small above: at $2F$ it compares each beat with the
+   off-beat half a period later, which a network trained on beats marks weakly. (Lags
+   $2/f, 3/f, \\dots$ would add nothing against $2F$: half of them are whole beat
+   periods.) Their product peaks at $F$. The downbeat activation $d(t)$ decides between
+   the levels that remain: a beat level $f$ is consistent with the bars when $d$ repeats
+   at $m$ beats for a meter $m \\in \\{2, 3, 4\\}$ (2/4 and 6/8 are two beats a bar, the
+   beat of compound meters being the dotted quarter), i.e. its autocorrelation at lag
+   $m/f$ is high. The tempo score is
    $$S(f) = \\log\\big(A(f) + h A(2f)\\big) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
    - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2,$$
    and the global tempo $f^*$ is its maximum.
@@ -22,9 +26,11 @@
    $\\theta$, estimated as the activation-weighted circular mean
    $\\theta = \\arg \\sum_t a(t) e^{i\\varphi(t)}$ (after `lock_s`). Beats are the times
    where $\\varphi - \\theta$ crosses $0 \\bmod 2\\pi$, each moved to the activation's
-   peak within `refine_s` when there is one above `threshold` (otherwise the oscillator's
-   time stands: a missing beat is filled in), and dropped where the activation has been
-   silent for `silence_beats` beats.
+   peak within `refine_s` when there is one above `threshold`, and dropped where the
+   activation has been silent for `silence_beats` beats. A beat with no peak to move to
+   is filled in: offline, spread evenly between the nearest moved beats before and after
+   it (the tempo taken as constant across the gap; the oscillator's own crossing there
+   carries its phase lag, tens of ms, into the gap); causally, at the oscillator's time.
 4. **Downbeats.** Each beat gets the downbeat activation's maximum near it, $D_k$; a
    Viterbi pass over the beats with states (meter $m$, beat in bar) and observation
    $D_k$ on the bar's first beat and $1 - D_k$ elsewhere picks the bar phase (and the
