@@ -30,7 +30,8 @@
    activation has been silent for `silence_beats` beats. A beat with no peak to move to
    is filled in: offline, spread evenly between the nearest moved beats before and after
    it (the tempo taken as constant across the gap; the oscillator's own crossing there
-   carries its phase lag, tens of ms, into the gap); causally, at the oscillator's time.
+   carries its phase lag, tens of ms, into the gap); causally, the interval of the last
+   two moved beats continued, within `refine_s` of the oscillator's time.
 4. **Downbeats.** Each beat gets the downbeat activation's maximum near it, $D_k$; a
    Viterbi pass over the beats with states (meter $m$, beat in bar) and observation
    $D_k$ on the bar's first beat and $1 - D_k$ elsewhere picks the bar phase (and the
@@ -266,6 +267,18 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
     With `lookahead`, a beat left at the oscillator's time (no peak to move to) between
     two moved ones is placed by linear interpolation between them (the tempo taken as
     constant across the gap)."""
+    out, snapped = snap_beats(times, beat, fps, settings, period_s, lookahead=lookahead)
+    if lookahead:
+        out = _interpolate_gaps(out, snapped)
+    min_gap = 0.5 * period_s
+    keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
+    return out[keep]
+
+
+def snap_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: OscillatorSettings,
+               period_s: float, *, lookahead: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The beats kept by [`refine_beats`][]'s silence rule, each moved to its activation
+    peak where there is one, and whether it was moved (no interpolation, no minimum gap)."""
     half = int(round(settings.refine_s * fps))
     back = int(round(settings.silence_beats * period_s * fps))
     out, snapped = [], []
@@ -286,12 +299,7 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
             t = (j + (0.5 * (a0 - a2) / den if den < 0 else 0.0)) / fps
         out.append(t)
         snapped.append(moved)
-    out, snapped = np.asarray(out, np.float64), np.asarray(snapped, bool)
-    if lookahead:
-        out = _interpolate_gaps(out, snapped)
-    min_gap = 0.5 * period_s
-    keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
-    return out[keep]
+    return np.asarray(out, np.float64), np.asarray(snapped, bool)
 
 
 def _interpolate_gaps(times: np.ndarray, snapped: np.ndarray) -> np.ndarray:
@@ -458,6 +466,7 @@ class StreamingDecoder:
         self._scanned = 0                # frames searched for phase crossings
         self._last_input = 0.0           # the drive at frame done - 1 (the state's time)
         self._beats: list[float] = []
+        self._anchors: list[int] = []    # indices of the last two beats moved to a peak
         self._downs: list[float] = []
         self._bar = None
 
@@ -550,12 +559,29 @@ class StreamingDecoder:
         self._scanned = end
         period = 1.0 / self._centre
         beat = self._beat[:self._done]
-        for t in refine_beats(times, beat, fps, s, period, lookahead=False):
+        times, snapped = snap_beats(times, beat, fps, s, period, lookahead=False)
+        for t, moved in zip(times, snapped):
+            if not moved:
+                t = self._extrapolate(t)
             if self._beats and t - self._beats[-1] <= 0.5 * period:
                 continue
             self._beats.append(float(t))
+            if moved:
+                self._anchors = (self._anchors + [len(self._beats) - 1])[-2:]
             if self._is_downbeat(t):
                 self._downs.append(float(t))
+
+    def _extrapolate(self, t: float) -> float:
+        """A beat with no activation peak: the last two moved beats' interval continued
+        (the tempo taken as constant), within `refine_s` of the oscillator's time `t` (so
+        the latency bound holds)."""
+        if len(self._anchors) < 2:
+            return t
+        i, j = self._anchors
+        step = (self._beats[j] - self._beats[i]) / (j - i)
+        guess = self._beats[j] + (len(self._beats) - j) * step
+        r = self.settings.refine_s
+        return float(np.clip(guess, t - r, t + r))
 
     def _is_downbeat(self, t: float) -> bool:
         s, down = self.settings, self._down
