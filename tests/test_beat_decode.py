@@ -80,6 +80,11 @@ def _cases():
                         b, b[::4])
     b = np.arange(0.5, 30, 60 / 140)
     cases["waltz"] = (activation(b, b[::3], 30.5), b, b[::3])
+    # 6/8 at 80 dotted quarters a minute: eighth notes (three a beat) at half height, two
+    # beats a bar; 3F/2 (quarter notes) has no resonance of its own.
+    b = np.arange(0.5, 30, 0.75)
+    eighths = np.sort(np.concatenate([b[:-1] + 0.25, b[:-1] + 0.5]))
+    cases["compound"] = (activation(b, b[::2], 30.5, extra=eighths, extra_height=0.5), b, b[::2])
     return cases
 
 

@@ -13,9 +13,12 @@
    at $m$ beats for a meter $m \\in \\{2, 3, 4\\}$ (2/4 and 6/8 are two beats a bar, the
    beat of compound meters being the dotted quarter), i.e. its autocorrelation at lag
    $m/f$ is high. The tempo score is
-   $$S(f) = \\log\\big(A(f) + h A(2f)\\big) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
+   $$S(f) = \\log A(f) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
    - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2,$$
-   and the global tempo $f^*$ is its maximum.
+   and the global tempo $f^*$ is its maximum. (The level must resonate itself: crediting
+   it with its octave's amplitude, $A(f) + h A(2f)$ as the tracked salience of step 2
+   does, gives $3F/2$ the eighth notes of a compound meter, at $3F$, and 6/8 at 60 BPM
+   came out at 90 BPM.)
 2. **Phase.** At each frame the bank's salience times a log-normal band of
    `level_octaves` around $f^*$ is tracked causally
    ([`nrtjax.audio.resonator.track_peak`][]); the unit phasor of the oscillators around
@@ -75,7 +78,8 @@ class OscillatorSettings(NamedTuple):
 
     - `fmin`, `per_octave`, `octaves`: the bank's grid, `fmin * 2**(j / per_octave)` Hz.
     - `alpha`: the bank's damping (time constant $1/(|\\alpha| f)$).
-    - `harmonic`: weight $h$ of the octave above in the salience.
+    - `harmonic`: weight $h$ of the octave above in the tracked salience (step 2; the
+        tempo score $S$ uses $A(f)$ alone).
     - `prior_bpm`, `prior_octaves`: the log-normal tempo preference $f_p$, $\\sigma_p$.
     - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
     - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
@@ -163,9 +167,7 @@ def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: f
                 settings: OscillatorSettings) -> np.ndarray:
     """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp`."""
     freqs = settings.freqs()
-    sal = np.asarray(rs.octave_salience(jnp.asarray(mean_amp), settings.per_octave,
-                                        settings.harmonic))
-    score = np.log(sal + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
+    score = np.log(np.asarray(mean_amp) + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
                                                           settings.prior_octaves))
     if settings.acf_weight > 0:
         acf = periodicity(beat, fps, freqs, harmonics=settings.acf_harmonics)
