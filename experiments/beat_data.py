@@ -1,6 +1,6 @@
 """Build the beat-tracking corpus: MMA grooves and Debian MIDI rendered with annotated beats.
 
-    nrtjax beat_data [out=DIR] [n_train=1000] [seed=0] [workers=2]
+    nrtjax beat_data [out=DIR] [n_train=800] [seed=0] [workers=2]
 
 Writes `<out>/<split>/<name>.flac` (mono, 22050 Hz) and `<name>.beats` (`time_s
 beat_in_bar` lines, 1 = downbeat) for the splits train / valid / test, and
@@ -45,7 +45,7 @@ STEMS = {"train": (("all", "no_drums", "drums_only", "drop_one"), (0.6, 0.15, 0.
 class Config(BaseConfig):
     version: str = "v2"
     out: str = ""
-    n_train: int = 1000
+    n_train: int = 800
     n_valid: int = 40
     n_test: int = 60
     min_clip_s: float = 20.0

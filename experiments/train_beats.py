@@ -44,14 +44,14 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class OptimConfig:
-    steps: int = 3000
+    steps: int = 10000
     batch_size: int = 8
     crop: int = 1500
     lr: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
-    checkpoint_every: int = 250
+    checkpoint_every: int = 500
     patience: int = 0
     max_minutes: float = 0.0
 
@@ -226,7 +226,7 @@ def main(run: Run) -> dict:
     return {"train_seconds": select.seconds(), "steps": int(state.step),
             "best_step": best["step"], "valid_loss": best["loss"],
             "valid_f_peak": best["f_peak"], "n_parameters": card["n_parameters"],
-            "corpus_sha256": corpus["manifest_sha256"], "model": str(select.model_path)}
+            "corpus_sha256": corpus["manifest_sha256"], "model": select.model_path.name}
 
 
 def n_params(model) -> int:

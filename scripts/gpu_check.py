@@ -13,7 +13,9 @@ Measures, on the default JAX backend (`jax.devices()[0]`; all local devices thro
    the warm wall time, compilation excluded and reported apart);
 2. surrogate training (`nrt.surrogate.make_step_fn`, the shipped TCN, batch 16 x 1024
    samples, float32): steps per second, warm (scaled below 0.5: a small TCN, batch 4 x 256);
-3. the beat network's training steps per second, where `nrtjax.beats` has one.
+3. beat-network training (`nrtjax.beats.train.make_step_fn`, the shipped BeatNet, batch 8 x
+   1500 frames as `nrtjax train_beats` trains it, float32): steps per second, warm (scaled
+   below 0.5: a small BeatNet, batch 2 x 200 frames).
 
 Checks (pass/fail in the table and the JSON; exit status 1 if any fails):
 - sweep: 8 members spread over the grid, integrated one by one by `nrt.simulate` on the CPU
@@ -21,7 +23,7 @@ Checks (pass/fail in the table and the JSON; exit status 1 if any fails):
   <= 1e-9 (float64 run) and <= 1e-4 (float32 run). (Readouts are amplitudes up to about
   0.5; float32's own error at full size is 4.5e-6 on the CPU, from
   `python scripts/gpu_check.py --scale 1 --members 8` on a CPU-only machine.)
-- surrogate: the first 3 training steps' losses from the same state and data on the
+- surrogate and beat network: the first 3 training steps' losses from the same state and data on the
   accelerator and on the CPU agree to 1e-3 relative. On a CPU-only machine this comparison
   is against itself and is reported as "same device".
 
@@ -161,17 +163,61 @@ def run_surrogate(a, cpu, on_cpu):
     return res
 
 
-def beat_network() -> dict:
-    """Whether nrtjax.beats has a trainable network (its training speed is not measured
-    by this version of the script)."""
-    import nrtjax.beats as beats
+def run_beatnet(a, cpu, on_cpu):
+    """Beat-network training steps (`nrtjax.beats.train.make_step_fn`, the step that
+    `nrtjax train_beats` runs) on a synthetic spectrogram: 64 log-mel-like bands with a
+    broadband onset at every beat of 120 BPM, beat and downbeat targets."""
+    from nrtjax import _train
+    from nrtjax.beats import train as btrain
+    from nrtjax.beats.features import N_BANDS
+    from nrtjax.beats.network import BeatNet
 
-    trainable = [n for n in ("make_step_fn", "train") if callable(getattr(beats, n, None))]
-    if trainable:
-        return {"available": True, "note": f"nrtjax.beats has {trainable}: not measured by "
-                "this version of gpu_check.py"}
-    return {"available": False, "note": "not available: nrtjax.beats has no trainable beat "
-            "network in this version (only its activation and beat-track types)"}
+    frames = 4 * a.beat_crop
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, 0.3, (N_BANDS, frames)).astype(np.float32)
+    y = np.zeros((2, frames), np.float32)
+    y[0, ::50] = 1.0      # 120 BPM at 100 frames/s
+    y[1, ::200] = 1.0     # 4/4
+    x[:, ::50] += 2.0
+    data = {"x": jnp.asarray(x), "y": jnp.asarray(y), "mask": jnp.ones(frames, jnp.float32),
+            "starts": jnp.arange(frames - a.beat_crop + 1, dtype=jnp.int32)}
+    opt = _train.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10, weight_decay=1e-4,
+                                clip_norm=1.0, decay_mask=btrain.decay_mask)
+    step = btrain.make_step_fn(opt, btrain.BeatLossWeights(), batch_size=a.beat_batch,
+                               crop=a.beat_crop)
+    # The shipped architecture at scale >= 0.5; scaled down, a small network of the kind.
+    arch = {"hidden": 32, "n_blocks": 8} if a.shipped_tcn else {"hidden": 8, "n_blocks": 2}
+
+    def losses(device, n):
+        with jax.default_device(device):
+            model = BeatNet(bands=N_BANDS, **arch, dtype=jnp.float32, key=jr.key(3))
+            state = _train.init_state(model, opt, key=jr.key(4))
+            state, arr = jax.tree.map(
+                lambda v: jax.device_put(v, device) if isinstance(v, jax.Array) else v,
+                (state, data))
+            out = []
+            for _ in range(n):
+                state, loss, _ = step(state, arr)
+                out.append(float(loss))
+            return out, state, arr
+
+    acc_losses, state, arr = losses(jax.devices()[0], 3)
+    t = time.perf_counter()
+    for _ in range(a.train_steps):
+        state, loss, _ = step(state, arr)
+    jax.block_until_ready(loss)
+    warm = time.perf_counter() - t
+    res = {"model": f"BeatNet hidden {arch['hidden']}, {arch['n_blocks']} blocks",
+           "batch": a.beat_batch, "crop": a.beat_crop, "steps_timed": a.train_steps,
+           "steps_per_s": a.train_steps / warm, "first_losses": acc_losses}
+    if on_cpu:
+        res.update(check="same device", ok=bool(np.all(np.isfinite(acc_losses))))
+    else:
+        cpu_losses, _, _ = losses(cpu, 3)
+        rel = float(np.max(np.abs(np.subtract(acc_losses, cpu_losses)) / np.abs(cpu_losses)))
+        res.update(check=f"vs CPU, rtol {TRAIN_RTOL:g}", cpu_losses=cpu_losses,
+                   max_rel_diff=rel, ok=rel <= TRAIN_RTOL)
+    return res
 
 
 def main(argv=None):
@@ -200,6 +246,7 @@ def main(argv=None):
     a.shipped_tcn = scale >= 0.5
     a.batch, a.crop = (16, 1024) if a.shipped_tcn else (4, 256)
     a.songs, a.song_seconds = a.batch, 2.0 * a.crop / 256.0 + 2.0
+    a.beat_batch, a.beat_crop = (8, 1500) if a.shipped_tcn else (2, 200)
 
     head = (f"gpu_check: {jax.local_device_count()} x {dev.device_kind} ({dev.platform}), "
             f"jax {jax.__version__}, scale {scale:g}")
@@ -212,9 +259,10 @@ def main(argv=None):
     for dtype in (np.float32, np.float64):
         res["sweep"][np.dtype(dtype).name] = run_sweep(dtype, a, cpu, reference)
     res["surrogate_training"] = run_surrogate(a, cpu, on_cpu)
-    res["beat_network_training"] = beat_network()
+    res["beat_network_training"] = run_beatnet(a, cpu, on_cpu)
     res["total_s"] = time.perf_counter() - start
-    res["ok"] = all(r["ok"] for r in res["sweep"].values()) and res["surrogate_training"]["ok"]
+    res["ok"] = (all(r["ok"] for r in res["sweep"].values())
+                 and res["surrogate_training"]["ok"] and res["beat_network_training"]["ok"])
 
     rows = [("what", "figure", "check")]
     for name, r in res["sweep"].items():
@@ -227,7 +275,9 @@ def main(argv=None):
     s = res["surrogate_training"]
     rows.append((f"surrogate training ({s['model']}), batch {s['batch']} x {s['crop']}",
                  f"{s['steps_per_s']:.2f} steps/s", f"{'ok' if s['ok'] else 'FAIL'} {s['check']}"))
-    rows.append(("beat network training", "-", res["beat_network_training"]["note"]))
+    b = res["beat_network_training"]
+    rows.append((f"beat network training ({b['model']}), batch {b['batch']} x {b['crop']}",
+                 f"{b['steps_per_s']:.2f} steps/s", f"{'ok' if b['ok'] else 'FAIL'} {b['check']}"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

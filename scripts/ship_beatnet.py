@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--scores", action="append", default=[], metavar="NAME=FILE")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from experiments import beat_data
     from nrtjax.beats import SHIPPED, activation_from_spectrogram, load_model
     from nrtjax.io import atomic_path, write_json, write_npz
     from tests.test_beats_track import EXPECTED, fixed_input
@@ -38,6 +39,11 @@ def main() -> None:
         name, file = spec.split("=", 1)
         scores[name] = json.loads(Path(file).read_text())
     card["scores"] = scores
+    # A corpus in the user's cache is recorded as the cache path it has on every machine.
+    root = str(beat_data.cache_dir("x").parent)
+    portable = lambda p: p.replace(root, "$NRTJAX_CACHE/beat_data") if isinstance(p, str) else p
+    card["config"]["corpus"] = portable(card["config"].get("corpus"))
+    card["corpus"]["path"] = portable(card["corpus"].get("path"))
     with atomic_path(SHIPPED) as tmp:
         shutil.copyfile(src, tmp)
     write_json(SHIPPED.with_suffix(".json"), card)

@@ -80,6 +80,11 @@ def _cases():
                         b, b[::4])
     b = np.arange(0.5, 30, 60 / 140)
     cases["waltz"] = (activation(b, b[::3], 30.5), b, b[::3])
+    # 6/8 at 80 dotted quarters a minute: eighth notes (three a beat) at half height, two
+    # beats a bar; 3F/2 (quarter notes) has no resonance of its own.
+    b = np.arange(0.5, 30, 0.75)
+    eighths = np.sort(np.concatenate([b[:-1] + 0.25, b[:-1] + 0.5]))
+    cases["compound"] = (activation(b, b[::2], 30.5, extra=eighths, extra_height=0.5), b, b[::2])
     return cases
 
 
@@ -117,6 +122,28 @@ def test_the_downbeat_activation_picks_the_metrical_level(decoder):
     if decoder == "oscillator":
         flat = decode_oscillator(act._replace(downbeat=np.zeros_like(act.downbeat)))
         assert flat.tempo_bpm == pytest.approx(160, rel=0.03)
+
+
+def test_hmm_tolerance_keeps_narrow_peaks_at_their_level():
+    # Peaks one to three frames wide (as the network's) at 90 BPM, no downbeat evidence:
+    # observed frame by frame, the slow level's longer beat regions pay for frames near
+    # zero and the path takes 180 BPM; the one-frame tolerance keeps 90.
+    n, beats = 3000, np.arange(0.4, 29.5, 60 / 90)
+    beat = np.zeros(n)
+    for b in beats:
+        i = int(round(b * FPS))
+        beat[i - 1:i + 2] = (0.08, 0.5, 0.3)
+    act = BeatActivation(beat, np.full(n, 0.003), FPS)
+    assert decode_hmm(act).tempo_bpm == pytest.approx(90, rel=0.02)
+    assert f_measure(beats, decode_hmm(act).beats) >= 0.99
+    assert decode_hmm(act, settings=HMMSettings(tolerance=0)).tempo_bpm > 170
+
+
+def test_missing_beats_are_interpolated_offline():
+    act, beats, _ = CASES["missing"]
+    track = decode_oscillator(act)
+    for b in beats[[10, 11, 25, 41]]:  # no activation there: filled in between neighbours
+        assert np.min(np.abs(track.beats - b)) < 0.01
 
 
 def test_silence_gives_no_beats_and_bad_input_is_refused():

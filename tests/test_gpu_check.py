@@ -34,7 +34,9 @@ def test_gpu_check_on_cpu_scaled_down(tmp_path, capsys):
     s = res["surrogate_training"]
     assert s["steps_per_s"] > 0 and s["check"] == "same device" and len(s["first_losses"]) == 3
     assert np.all(np.isfinite(s["first_losses"]))
-    assert res["beat_network_training"]["available"] is True   # nrtjax.beats trains now
+    b = res["beat_network_training"]
+    assert b["steps_per_s"] > 0 and b["check"] == "same device" and len(b["first_losses"]) == 3
+    assert b["batch"] == 2 and b["crop"] == 200 and np.all(np.isfinite(b["first_losses"]))
     table = capsys.readouterr().out
     assert "osc-steps/s" in table and "steps/s" in table and "beat network training" in table
     assert "all checks passed" in table

@@ -3,15 +3,22 @@
 1. **Tempo and metrical level.** The beat activation $a(t)$ drives a bank of damped
    linear oscillators ([`nrtjax.audio.resonator`][]); its time-averaged amplitude $A(f)$
    is large at the beat rate $F$ and at its multiples $2F, 3F, \\dots$ (a pulse train's
-   harmonics), small below $F$. The autocorrelation of $a$, $R(f)$ at lag $1/f$ and its
-   multiples ([`nrtjax.audio.tracking.periodicity`][]), is large at $F$ and its
-   sub-multiples $F/2, F/3$, small above. Their product peaks at $F$. The downbeat
-   activation $d(t)$ decides between the levels that remain: a beat level $f$ is
-   consistent with the bars when $d$ repeats at $m$ beats for a meter $m$, i.e. its
-   autocorrelation at lag $m/f$ is high. The tempo score is
-   $$S(f) = \\log\\big(A(f) + h A(2f)\\big) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
+   harmonics), small below $F$. The autocorrelation of $a$ at lag $1/f$, $R_a(f)$
+   ([`nrtjax.audio.tracking.periodicity`][] with one lag), is large at $F$ and its
+   sub-multiples $F/2, F/3$, small above: at $2F$ it compares each beat with the
+   off-beat half a period later, which a network trained on beats marks weakly. (Lags
+   $2/f, 3/f, \\dots$ would add nothing against $2F$: half of them are whole beat
+   periods.) Their product peaks at $F$. The downbeat activation $d(t)$ decides between
+   the levels that remain: a beat level $f$ is consistent with the bars when $d$ repeats
+   at $m$ beats for a meter $m \\in \\{2, 3, 4\\}$ (2/4 and 6/8 are two beats a bar, the
+   beat of compound meters being the dotted quarter), i.e. its autocorrelation at lag
+   $m/f$ is high. The tempo score is
+   $$S(f) = \\log A(f) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
    - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2,$$
-   and the global tempo $f^*$ is its maximum.
+   and the global tempo $f^*$ is its maximum. (The level must resonate itself: crediting
+   it with its octave's amplitude, $A(f) + h A(2f)$ as the tracked salience of step 2
+   does, gives $3F/2$ the eighth notes of a compound meter, at $3F$, and 6/8 at 60 BPM
+   came out at 90 BPM.)
 2. **Phase.** At each frame the bank's salience times a log-normal band of
    `level_octaves` around $f^*$ is tracked causally
    ([`nrtjax.audio.resonator.track_peak`][]); the unit phasor of the oscillators around
@@ -22,9 +29,12 @@
    $\\theta$, estimated as the activation-weighted circular mean
    $\\theta = \\arg \\sum_t a(t) e^{i\\varphi(t)}$ (after `lock_s`). Beats are the times
    where $\\varphi - \\theta$ crosses $0 \\bmod 2\\pi$, each moved to the activation's
-   peak within `refine_s` when there is one above `threshold` (otherwise the oscillator's
-   time stands: a missing beat is filled in), and dropped where the activation has been
-   silent for `silence_beats` beats.
+   peak within `refine_s` when there is one above `threshold`, and dropped where the
+   activation has been silent for `silence_beats` beats. A beat with no peak to move to
+   is filled in: offline, spread evenly between the nearest moved beats before and after
+   it (the tempo taken as constant across the gap; the oscillator's own crossing there
+   carries its phase lag, tens of ms, into the gap); causally, the interval of the last
+   two moved beats continued, within `refine_s` of the oscillator's time.
 4. **Downbeats.** Each beat gets the downbeat activation's maximum near it, $D_k$; a
    Viterbi pass over the beats with states (meter $m$, beat in bar) and observation
    $D_k$ on the bar's first beat and $1 - D_k$ elsewhere picks the bar phase (and the
@@ -68,7 +78,8 @@ class OscillatorSettings(NamedTuple):
 
     - `fmin`, `per_octave`, `octaves`: the bank's grid, `fmin * 2**(j / per_octave)` Hz.
     - `alpha`: the bank's damping (time constant $1/(|\\alpha| f)$).
-    - `harmonic`: weight $h$ of the octave above in the salience.
+    - `harmonic`: weight $h$ of the octave above in the tracked salience (step 2; the
+        tempo score $S$ uses $A(f)$ alone).
     - `prior_bpm`, `prior_octaves`: the log-normal tempo preference $f_p$, $\\sigma_p$.
     - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
     - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
@@ -98,9 +109,9 @@ class OscillatorSettings(NamedTuple):
     prior_bpm: float = 120.0
     prior_octaves: float = 1.0
     acf_weight: float = 1.0
-    acf_harmonics: int = 4
+    acf_harmonics: int = 1
     downbeat_weight: float = 1.0
-    meters: tuple[int, ...] = (3, 4)
+    meters: tuple[int, ...] = (2, 3, 4)
     downbeat_drive: float = 1.0
     level_octaves: float = 0.3
     search: int = 2
@@ -156,9 +167,7 @@ def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: f
                 settings: OscillatorSettings) -> np.ndarray:
     """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp`."""
     freqs = settings.freqs()
-    sal = np.asarray(rs.octave_salience(jnp.asarray(mean_amp), settings.per_octave,
-                                        settings.harmonic))
-    score = np.log(sal + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
+    score = np.log(np.asarray(mean_amp) + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
                                                           settings.prior_octaves))
     if settings.acf_weight > 0:
         acf = periodicity(beat, fps, freqs, harmonics=settings.acf_harmonics)
@@ -256,10 +265,25 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
     """Move each beat to the activation's peak within `refine_s` (parabolic
     interpolation) where that peak exceeds `threshold`; drop beats after `silence_beats`
     periods without activation above `threshold` (and, with `lookahead`, before as many
-    periods without it: the end of the music); keep beats at least half a period apart."""
+    periods without it: the end of the music); keep beats at least half a period apart.
+    With `lookahead`, a beat left at the oscillator's time (no peak to move to) between
+    two moved ones is placed by linear interpolation between them (the tempo taken as
+    constant across the gap)."""
+    out, snapped = snap_beats(times, beat, fps, settings, period_s, lookahead=lookahead)
+    if lookahead:
+        out = _interpolate_gaps(out, snapped)
+    min_gap = 0.5 * period_s
+    keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
+    return out[keep]
+
+
+def snap_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: OscillatorSettings,
+               period_s: float, *, lookahead: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The beats kept by [`refine_beats`][]'s silence rule, each moved to its activation
+    peak where there is one, and whether it was moved (no interpolation, no minimum gap)."""
     half = int(round(settings.refine_s * fps))
     back = int(round(settings.silence_beats * period_s * fps))
-    out = []
+    out, snapped = [], []
     for t in times:
         c = int(round(t * fps))
         lo, hi = max(0, c - half), min(beat.size, c + half + 1)
@@ -270,15 +294,27 @@ def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: Osci
         if lookahead and beat[lo:c + back + 1].max() < settings.threshold:
             continue
         j = lo + int(np.argmax(beat[lo:hi]))
-        if beat[j] >= settings.threshold and j > lo and j < hi - 1:
+        moved = bool(beat[j] >= settings.threshold and lo < j < hi - 1)
+        if moved:
             a0, a1, a2 = beat[j - 1], beat[j], beat[j + 1]
             den = a0 - 2 * a1 + a2
             t = (j + (0.5 * (a0 - a2) / den if den < 0 else 0.0)) / fps
         out.append(t)
-    out = np.asarray(out, np.float64)
-    min_gap = 0.5 * period_s
-    keep = np.concatenate([[True], np.diff(out) > min_gap]) if out.size else np.zeros(0, bool)
-    return out[keep]
+        snapped.append(moved)
+    return np.asarray(out, np.float64), np.asarray(snapped, bool)
+
+
+def _interpolate_gaps(times: np.ndarray, snapped: np.ndarray) -> np.ndarray:
+    """Beats not `snapped` to the activation, between two that are, spread evenly in
+    between (by their index: k missing beats divide the gap into k + 1 intervals)."""
+    anchors = np.flatnonzero(snapped)
+    if anchors.size < 2:
+        return times
+    out = times.copy()
+    idx = np.arange(times.size)
+    inside = (~snapped) & (idx > anchors[0]) & (idx < anchors[-1])
+    out[inside] = np.interp(idx[inside], anchors, times[anchors])
+    return out
 
 
 def assign_downbeats(beats: np.ndarray, down: np.ndarray, fps: float,
@@ -432,6 +468,7 @@ class StreamingDecoder:
         self._scanned = 0                # frames searched for phase crossings
         self._last_input = 0.0           # the drive at frame done - 1 (the state's time)
         self._beats: list[float] = []
+        self._anchors: list[int] = []    # indices of the last two beats moved to a peak
         self._downs: list[float] = []
         self._bar = None
 
@@ -524,12 +561,29 @@ class StreamingDecoder:
         self._scanned = end
         period = 1.0 / self._centre
         beat = self._beat[:self._done]
-        for t in refine_beats(times, beat, fps, s, period, lookahead=False):
+        times, snapped = snap_beats(times, beat, fps, s, period, lookahead=False)
+        for t, moved in zip(times, snapped):
+            if not moved:
+                t = self._extrapolate(t)
             if self._beats and t - self._beats[-1] <= 0.5 * period:
                 continue
             self._beats.append(float(t))
+            if moved:
+                self._anchors = (self._anchors + [len(self._beats) - 1])[-2:]
             if self._is_downbeat(t):
                 self._downs.append(float(t))
+
+    def _extrapolate(self, t: float) -> float:
+        """A beat with no activation peak: the last two moved beats' interval continued
+        (the tempo taken as constant), within `refine_s` of the oscillator's time `t` (so
+        the latency bound holds)."""
+        if len(self._anchors) < 2:
+            return t
+        i, j = self._anchors
+        step = (self._beats[j] - self._beats[i]) / (j - i)
+        guess = self._beats[j] + (len(self._beats) - j) * step
+        r = self.settings.refine_s
+        return float(np.clip(guess, t - r, t + r))
 
     def _is_downbeat(self, t: float) -> bool:
         s, down = self.settings, self._down

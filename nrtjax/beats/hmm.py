@@ -18,6 +18,11 @@ $P(\\text{obs} \\mid \\text{downbeat region}) = d_t$,
 $P(\\text{obs} \\mid \\text{other beat region}) = a_t$ (or $\\max(a_t - d_t, \\epsilon)$ when
 the downbeat activation is used) and $P(\\text{obs} \\mid \\text{no beat}) = (1 - a_t) /
 (\\lambda_o - 1)$.
+Here $a_t$ and $d_t$ are the activations' maxima over $t \\pm 1$ frame (`tolerance`): the
+network was trained with targets that mark a beat's frame and both neighbours, so its
+peak locates a beat to within a frame, and its narrow peaks (1-3 frames) would otherwise
+leave the later frames of a long beat region (7 frames at 55 BPM) near zero, a cost that
+grows with the beat interval and pushed the path to twice the tempo.
 
 Viterbi runs in the log domain, vectorised over states. Only the beat-entry states have
 more than one predecessor, so only their back-pointers are stored: memory is
@@ -61,6 +66,9 @@ class HMMSettings:
     - `correct`: move each beat to the activation's maximum within its beat region.
     - `threshold`: decode only from the first to the last frame whose beat activation
         exceeds this (0: the whole activation); no beats are reported outside.
+    - `tolerance`: the observations are the activations' maxima over this many frames
+        either side (the network's training targets mark a beat's frame and its
+        neighbours: an activation peak places the beat only to within a frame).
     """
 
     min_bpm: float = 55.0
@@ -69,10 +77,11 @@ class HMMSettings:
     transition_lambda: float = 100.0
     transition_threshold: float = 1e-6
     observation_lambda: float = 16.0
-    beats_per_bar: tuple[int, ...] = (3, 4)
+    beats_per_bar: tuple[int, ...] = (2, 3, 4)
     use_downbeat: bool = True
     correct: bool = True
     threshold: float = 0.05
+    tolerance: int = 1
 
     def __post_init__(self):
         if not (0 < self.min_bpm < self.max_bpm):
@@ -81,6 +90,8 @@ class HMMSettings:
                 or not 0 <= self.transition_threshold < 1):
             raise ValueError("Need num_tempi >= 1, transition_lambda > 0, "
                              "0 <= transition_threshold < 1 and observation_lambda > 1.")
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0 frames, got {self.tolerance}.")
         if not self.beats_per_bar or any(int(m) < 1 for m in self.beats_per_bar):
             raise ValueError(f"beats_per_bar must list meters >= 1, got {self.beats_per_bar}.")
 
@@ -224,7 +235,8 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
         return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "hmm")
     first, end = int(above[0]), int(above[-1]) + 1
     beat, down = beat[first:end], down[first:end]
-    log_obs = log_observations(beat, down, settings.observation_lambda, use_down)
+    log_obs = log_observations(widen(beat, settings.tolerance), widen(down, settings.tolerance),
+                               settings.observation_lambda, use_down)
     best = None
     for m in settings.beats_per_bar:
         space = BarPointer(intervals, int(m), settings.observation_lambda)
@@ -237,6 +249,15 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
     beats_s, downs_s = (frames + first) / fps, (downs + first) / fps
     tempo = 60.0 / float(np.median(np.diff(beats_s))) if beats_s.size > 1 else float("nan")
     return BeatTrack(beats_s, downs_s, tempo, "hmm")
+
+
+def widen(x: np.ndarray, frames: int) -> np.ndarray:
+    """The running maximum of `x` over `frames` frames either side."""
+    if frames <= 0:
+        return x
+    pad = np.pad(x, frames, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * frames + 1)
+    return win.max(axis=1)
 
 
 def _beat_frames(space: BarPointer, path: np.ndarray, act: np.ndarray | None) -> np.ndarray:
