@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments._job import BaseConfig, ConfigError, Run, check_choice, check_range, job
-from nrtjax.io import atomic_path, write_json
+from nrtjax.io import write_json
 
 SPLITS = ("train", "valid", "test")
 MAX_ATTEMPTS = 8  # draws per item before it is left out

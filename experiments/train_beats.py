@@ -125,6 +125,11 @@ def build_model(cfg: Config, train: dict, key) -> BeatNet:
                    std=x.std(axis=1) + 1e-3, dtype=jnp.dtype(m.dtype), key=key)
 
 
+def _rank(entry: dict) -> tuple:
+    """A validation entry's rank: the peak-picking F first, then the lower loss."""
+    return np.nan_to_num(entry["f_peak"]), -entry["loss"]
+
+
 class Selection:
     """Validation after every checkpoint: keeps the best model (by peak-picking F, then
     loss) in `beatnet.eqx` and the history in `selection.json`, both resumable, and says
@@ -152,8 +157,7 @@ class Selection:
         entry = {"step": step, "train_seconds": train_s, **metrics}
         self.state["history"].append(entry)
         best = self.state["best"]
-        score = lambda e: (np.nan_to_num(e["f_peak"]), -e["loss"])
-        if best is None or score(entry) > score(best):
+        if best is None or _rank(entry) > _rank(best):
             self.state["best"] = entry
             ckpt_io.save_model(self.model_path, state.model, info={
                 **self.card, "valid": entry, "train_seconds": train_s, "step": step})

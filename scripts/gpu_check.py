@@ -181,8 +181,8 @@ def run_beatnet(a, cpu, on_cpu):
     x[:, ::50] += 2.0
     data = {"x": jnp.asarray(x), "y": jnp.asarray(y), "mask": jnp.ones(frames, jnp.float32),
             "starts": jnp.arange(frames - a.beat_crop + 1, dtype=jnp.int32)}
-    opt = _train.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10, weight_decay=1e-4,
-                                clip_norm=1.0, decay_mask=btrain.decay_mask)
+    opt = nrt.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10, weight_decay=1e-4,
+                             clip_norm=1.0, decay_mask=btrain.decay_mask)
     step = btrain.make_step_fn(opt, btrain.BeatLossWeights(), batch_size=a.beat_batch,
                                crop=a.beat_crop)
     # The shipped architecture at scale >= 0.5; scaled down, a small network of the kind.

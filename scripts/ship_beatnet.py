@@ -41,7 +41,10 @@ def main() -> None:
     card["scores"] = scores
     # A corpus in the user's cache is recorded as the cache path it has on every machine.
     root = str(beat_data.cache_dir("x").parent)
-    portable = lambda p: p.replace(root, "$NRTJAX_CACHE/beat_data") if isinstance(p, str) else p
+
+    def portable(p):
+        return p.replace(root, "$NRTJAX_CACHE/beat_data") if isinstance(p, str) else p
+
     card["config"]["corpus"] = portable(card["config"].get("corpus"))
     card["corpus"]["path"] = portable(card["corpus"].get("path"))
     with atomic_path(SHIPPED) as tmp:

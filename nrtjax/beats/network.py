@@ -124,11 +124,11 @@ class BeatNet(eqx.Module):
         std = jax.lax.stop_gradient(self.std)[:, None]
         z = (x.astype(self.inp.weight.dtype) - mean) / std
         flux = jnp.maximum(jnp.diff(z, axis=-1, prepend=z[:, :1]), 0.0)
-        if length is None:
-            cut = lambda a: a
-        else:
-            real = jnp.arange(x.shape[-1])[None, :] < length
-            cut = lambda a: jnp.where(real, a, jnp.zeros((), a.dtype))
+        real = None if length is None else jnp.arange(x.shape[-1])[None, :] < length
+
+        def cut(a):
+            return a if real is None else jnp.where(real, a, jnp.zeros((), a.dtype))
+
         h = self.inp(cut(jnp.concatenate([z, flux], axis=0)))
         keys = [None] * self.n_blocks if key is None else list(jr.split(key, self.n_blocks))
         for block, k in zip(self.blocks, keys):

@@ -42,8 +42,10 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int) -
     **Returns:** `{"x": (b, bands, crop), "y": (b, 2, crop), "mask": (b, crop)}`.
     """
     start = data["starts"][jr.randint(key, (batch_size,), 0, data["starts"].shape[0])]
-    take = lambda a, s: jax.lax.dynamic_slice_in_dim(a, s, crop, axis=-1)
-    crops = lambda a: jax.vmap(take, in_axes=(None, 0))(a, start)
+
+    def crops(a):
+        return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(a, s, crop, axis=-1))(start)
+
     return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": crops(data["mask"])}
 
 
@@ -79,8 +81,8 @@ def apply_update(model: BeatNet, opt_state, batch: dict, optimizer: optax.Gradie
                  weights: BeatLossWeights, *, key: PRNGKeyArray | None):
     """Loss, gradient and one optimizer update (pure). Returns `(model, opt_state, loss,
     parts)`; `loss` is the value before the update."""
-    loss_fn = lambda m: batch_loss(m, batch, weights, key=key)
-    (loss, parts), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
+    (loss, parts), grads = eqx.filter_value_and_grad(batch_loss, has_aux=True)(
+        model, batch, weights, key=key)
     params = eqx.filter(model, eqx.is_inexact_array)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return eqx.apply_updates(model, updates), opt_state, loss, parts
