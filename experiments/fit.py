@@ -248,7 +248,9 @@ def fit_taps(cfg: FitSettings, taps: str | Path, out: Path, key) -> dict:
         r["profile"] = {name: {"identified": bool(prof["identified"][j, k]),
                                "lr_low": float(prof["lr_low"][j, k]),
                                "lr_high": float(prof["lr_high"][j, k]),
-                               "design_lr": float(prof["design_lr"][j, k])}
+                               "scan_lr": float(prof["scan_lr"][j, k]),
+                               "design_lr": float(prof["design_lr"][j, k]),
+                               "interval_95": [float(v) for v in prof["interval"][j, k]]}
                         for k, name in enumerate(result.names)}
     nrt.io.write_json(out / "identifiability.json",
                       {s: r for s, r in zip(cohort.subjects, report)})

@@ -130,10 +130,35 @@ def summarise(rows: list[dict], names) -> dict:
            for p in names}
     return {"n_subjects": len(rows), "n_identified_both": int(sum(ident)),
             "n_within_20_both": int(sum(good)),
+            "n_within_20_both_when_identified": int(sum(inside)),
             "fraction_within_20_when_identified": (float(np.mean(inside)) if inside
                                                    else float("nan")),
             "n_converged": sum(r["converged"] == "yes" for r in rows),
             "wrong_and_not_flagged": sorted(set(wrong_unflagged)), "per_parameter": per}
+
+
+def table(summary: dict, names) -> str:
+    """The recovery table of docs/fitting.md, in Markdown, from `summarise`'s counts."""
+    per, n = summary["per_parameter"], summary["n_subjects"]
+    both_ident = summary["n_identified_both"]
+    both_ok = summary["n_within_20_both_when_identified"]
+    pct = f" ({100 * both_ok / both_ident:.0f} %)" if both_ident else ""
+    lines = ["| | " + " | ".join(names) + " | both |", "|---" * (len(names) + 2) + "|",
+             f"| within 20 % (all {n}) | "
+             + " | ".join(str(per[p]["within_20"]) for p in names)
+             + f" | {summary['n_within_20_both']} |",
+             "| identified | " + " | ".join(str(per[p]["identified"]) for p in names)
+             + f" | {both_ident} |",
+             "| within 20 % when identified | "
+             + " | ".join(f"{per[p]['within_20_when_identified']} of {per[p]['identified']}"
+                          for p in names) + f" | {both_ok} of {both_ident}{pct} |",
+             "| converged (plateau, Newton step < 1 %) | " + " | " * len(names)
+             + f"{summary['n_converged']} |"]
+    wrong = summary["wrong_and_not_flagged"]
+    lines.append("")
+    lines.append("Off by more than 20 % and not flagged: "
+                 + (", ".join(wrong) if wrong else "none") + ".")
+    return "\n".join(lines) + "\n"
 
 
 def figures(out: Path, rows: list[dict], names) -> None:
@@ -242,6 +267,7 @@ def main(run: Run) -> dict:
     summary["not_identified_by_factor"] = regions(rows, names)
     summary["fit_converged"] = fit_metrics["n_converged"]
     nrt.io.write_json(out / "fit_recovery_summary.json", summary)
+    (out / "fit_recovery_table.md").write_text(table(summary, names))
     return {**{k: v for k, v in summary.items() if not isinstance(v, dict)},
             "out": str(run.final_dir)}
 

@@ -2,6 +2,8 @@
 
     python scripts/make_figures.py            # all figures
     python scripts/make_figures.py duet sweep # some of them
+    python scripts/make_figures.py fit_recovery_true_vs_fitted fit_recovery_heatmaps \
+        --run fit_recovery=outputs/recovery   # copied from a study's output folder
 
 Each figure is what the job itself draws, so the docs stay true to the code. The jobs run at
 sizes that take seconds to a minute each (the sizes are in FIGURES below, so the docs' numbers
@@ -36,6 +38,10 @@ FIGURES = {
                         "model.n=17", "stimulus.fs=32", "stimulus.duration=8"], "heatmap.png"),
     "duet": ("duet", ["duration=8", "sr=22050"], "duet.png"),
     "groove": ("demo", ["clip_seconds=12", "duet_seconds=2"], "demo_clip_groove_analysis.png"),
+    # Figures of a study too long to rerun here (None: no overrides): copied from the
+    # output folder of the command on its page, given as --run JOB=DIR.
+    "fit_recovery_true_vs_fitted": ("fit_recovery", None, "fit_recovery_true_vs_fitted.png"),
+    "fit_recovery_heatmaps": ("fit_recovery", None, "fit_recovery_heatmaps.png"),
 }
 
 
@@ -53,6 +59,18 @@ def shrink(src: Path, dest: Path) -> int:
     tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, dest)  # staged, then renamed
     return buffer.tell()
+
+
+def from_run(name: str, run_dir: Path) -> Path:
+    """Copy figure `name` from the output folder `run_dir` of its job's documented run."""
+    figure = FIGURES[name][2]
+    found = sorted(run_dir.rglob(figure))
+    if not found:
+        raise SystemExit(f"make_figures: no {figure} under {run_dir}")
+    dest = DEST / f"{name}.png"
+    size = shrink(found[0], dest)
+    print(f"{dest.relative_to(ROOT)}: {size / 1000:.0f} KB (from {run_dir})")
+    return dest
 
 
 def make(name: str, workdir: Path) -> Path:
@@ -77,14 +95,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"figures to make (default: all): {', '.join(FIGURES)}")
+    parser.add_argument("--run", action="append", default=[], metavar="JOB=DIR",
+                        help="output folder of JOB's documented run, for the figures copied "
+                             "from one (e.g. fit_recovery=outputs/recovery)")
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(FIGURES))
     if unknown:
         parser.error(f"unknown figure(s) {', '.join(unknown)}; available: {', '.join(FIGURES)}")
+    runs = dict(r.split("=", 1) for r in args.run)
     DEST.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.names or list(FIGURES):
-            make(name, Path(tmp))
+            job, overrides, _ = FIGURES[name]
+            if overrides is not None:
+                make(name, Path(tmp))
+            elif job in runs:
+                from_run(name, Path(runs[job]))
+            elif args.names:
+                parser.error(f"{name} is copied from a {job} run: add --run {job}=DIR")
+            else:
+                print(f"{name}: skipped (copied from a {job} run: --run {job}=DIR)")
 
 
 if __name__ == "__main__":

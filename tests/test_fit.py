@@ -176,6 +176,40 @@ def test_profile_likelihood_matches_the_linear_model():
     assert prof["identified"][0].all() and not prof["identified"][1].any()
 
 
+def _log_sq_residuals(model, d):
+    r = d.y - (jnp.log(model.a) ** 2 * d.x + model.b)
+    return r, jnp.ones_like(r)
+
+
+def test_profile_scan_flags_a_second_basin():
+    """y = (log a)^2 x + b: a and 1/a fit the data equally well. The profile at the band's
+    edges (closed form: b is a least-squares mean) says a is pinned to 20 %; the scan
+    finds the mirror basin near 1/a_hat, so a is not identified, and b (the same in both
+    basins) is."""
+    rng = np.random.default_rng(7)
+    x = np.linspace(0.5, 2, 30)
+    y = np.log(2.0) ** 2 * x + 3.0 + rng.normal(0, 0.2, 30)
+    data = XY(jnp.asarray(x[None]), jnp.asarray(y[None]))
+    template = Line(jnp.asarray(1.5), jnp.asarray(1.0))
+    out = nrt.fit(template, _log_sq_residuals, data, params=("a", "b"), key=jr.key(0),
+                  restarts=1, steps=30, patience=3, method="lm", starts=16,
+                  start_ranges={"a": (0.2, 5.0), "b": (0.5, 10.0)})
+    a_hat, b_hat = np.asarray(out.params[0])
+    l_hat = float(out.loss[0])
+    for a, lr in ((a_hat / 1.2, "lr_low"), (a_hat * 1.2, "lr_high")):
+        b = np.mean(y - np.log(a) ** 2 * x)
+        expected = 30 * np.log(np.mean((y - np.log(a) ** 2 * x - b) ** 2) / l_hat)
+        assert expected > 3.841
+        prof = profile(template, _log_sq_residuals, data, out, scan=False)
+        np.testing.assert_allclose(prof[lr][0, 0], expected, rtol=1e-5)
+    assert prof["identified"][0, 0] or prof["design_lr"][0, 0] < 3.841
+    prof = profile(template, _log_sq_residuals, data, out)
+    assert prof["scan_lr"][0, 0] < 3.841 and not prof["identified"][0, 0]
+    low, high = prof["interval"][0, 0]
+    assert low <= min(a_hat, 1 / a_hat) * 1.1 and high >= max(a_hat, 1 / a_hat) / 1.1
+    assert prof["identified"][0, 1]
+
+
 def test_design_is_log_uniform_in_the_box_and_picks_spread():
     space = ParamSpace(("lambda1", "lambda2"), None)
     u = design(space, [(0.5, 20.0), (0.25, 8.0)], 256, seed=3)

@@ -40,5 +40,5 @@ def test_fit_recovery_job_small(tmp_path):
     summary = json.loads((out / "fit_recovery_summary.json").read_text())
     assert summary["n_subjects"] == 2 and "not_identified_by_factor" in summary
     for name in ("fit_recovery_true_vs_fitted.png", "fit_recovery_heatmaps.png",
-                 "fit_recovery_grid.csv", "fit/fitted_params.csv"):
+                 "fit_recovery_grid.csv", "fit_recovery_table.md", "fit/fitted_params.csv"):
         assert (out / name).stat().st_size > 0

@@ -444,83 +444,190 @@ def _global_starts(model, residuals, data, space, starts, start_ranges, k, key):
 
 
 @eqx.filter_jit
-def _profile_cohort(model, residuals, data, space, u_hat, fixed, mask, steps):
-    """LM over the free coordinates of `u` with those in `mask` held at `fixed`; vmapped
-    over subjects and over the rows of `fixed`/`mask` (each `(s, m, p)`)."""
-    def one(u0, fix, msk, datum):
-        def resid_u(v):
-            return _scaled(residuals, space.set(model, space.constrain(
-                jnp.where(msk, fix, v))), datum)
-        _, best, _, _ = _lm(resid_u, jnp.where(msk, fix, u0), steps, 2, 1e-6)
-        return best
+def _profile_scan(model, residuals, data, space, u_hat, fixed, seeds, reset, free, steps):
+    """Profile traces: for each subject and each sequence `q` (one held parameter), walk
+    along `fixed` (unconstrained points whose held coordinate is set, `(s, q, L, p)`),
+    minimising over the free coordinates `free` (`(q, p - 1)` indices) by LM at each
+    point. Each point starts from the better of the previous point's optimum
+    (continuation; from `u_hat` where `reset`) and `seeds` (NaN: none). Returns the
+    profile loss, `(s, q, L)`."""
+    def trace(u0, fix, seed, rst, idx, datum):
+        def resid(u):
+            return _scaled(residuals, space.set(model, space.constrain(u)), datum)
 
-    per_subject = jax.vmap(one, in_axes=(0, 0, 0, None))
-    return jax.vmap(per_subject)(u_hat, fixed, mask, data)
+        def point(prev, x):
+            f, sd, r = x
+            cont = jnp.where(r, u0, prev)
+            la = _sq(resid(f.at[idx].set(cont[idx])))
+            lb = jnp.where(jnp.all(jnp.isfinite(sd)), _sq(resid(f.at[idx].set(sd[idx]))),
+                           jnp.inf)
+            start = jnp.where(lb < la, sd[idx], cont[idx])
+            v, best, _, _ = _lm(lambda w: resid(f.at[idx].set(w)), start, steps, 2, 1e-6)
+            best = jnp.minimum(best, jnp.minimum(la, lb))
+            return f.at[idx].set(v), best
+
+        _, out = jax.lax.scan(point, u0, (fix, seed, rst))
+        return out
+
+    per_q = jax.vmap(trace, in_axes=(None, 0, 0, 0, 0, None))
+    return jax.vmap(per_q, in_axes=(0, 0, 0, 0, None, 0))(u_hat, fixed, seeds, reset, free,
+                                                          data)
+
+
+@eqx.filter_jit
+def _loss_at(model, residuals, data, space, u):
+    """Loss at unconstrained points `u`, `(s, m, p)`."""
+    def one(u_s, datum):
+        return jax.vmap(lambda v: _sq(_scaled(residuals, space.set(model, space.constrain(v)),
+                                               datum)))(u_s)
+    return jax.vmap(one)(u, data)
 
 
 def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitResult, *,
-            factor: float = 1.2, steps: int = 10, level: float = 3.841) -> dict[str, np.ndarray]:
-    """Profile likelihood of each fitted parameter at `factor` below and above its
-    estimate, and the decision whether the data identify it to that precision.
+            factor: float = 1.2, steps: int = 10, level: float = 3.841,
+            scan: bool = True, scan_steps: int = 6) -> dict[str, np.ndarray]:
+    """Profile likelihood of each fitted parameter, and the decision whether the data
+    identify it to within a factor `factor` of the estimate.
 
-    For parameter $j$ held at $\\hat\\theta_j/c$ and $c\\,\\hat\\theta_j$ ($c$ = `factor`;
-    $\\hat\\theta_j \\mp (c - 1)|\\hat\\theta_j|$ for a parameter that is not positive) the
-    others are re-optimised (Levenberg-Marquardt from the estimate, `steps` iterations).
-    With Gaussian residuals of unknown variance the likelihood-ratio statistic is
-    $\\Lambda = n \\log(L_\\text{profile}/\\hat L)$, asymptotically $\\chi^2_1$ (Wilks 1938);
-    the parameter is *identified* when $\\Lambda \\ge$ `level` (3.841: the 95% profile
-    interval lies inside the $\\pm$(`factor` - 1) band) on both sides. The inner
-    optimisation can only overestimate the profile minimum by stopping early, and cannot
-    see a distant basin, so the global design and the end points of all refined restarts
-    of the [`nrtjax.fitting.FitResult`][] are checked too: one outside the band whose loss is
-    within `level` of the best is an alternative the data do not exclude, and the
-    parameter is not identified.
+    With Gaussian residuals of unknown variance the likelihood-ratio statistic of a
+    parameter value $v$ is $\\Lambda(v) = n \\log(L_\\text{profile}(v)/\\hat L)$, where the
+    other parameters are re-optimised (Levenberg-Marquardt) at each $v$; asymptotically
+    $\\chi^2_1$ (Wilks 1938), so $\\{v : \\Lambda(v) <\\ \\text{level}\\}$ (3.841) is the 95%
+    profile-likelihood interval. The parameter is *identified* when that interval lies
+    inside the band $[\\hat\\theta_j/c, c\\,\\hat\\theta_j]$ ($c$ = `factor`;
+    $\\hat\\theta_j \\pm (c - 1)|\\hat\\theta_j|$ for a parameter that is not positive), i.e.
+    $\\Lambda \\ge$ `level` everywhere outside it. The profile need not be unimodal (a
+    second basin), so it is checked:
 
-    **Returns:** `{"lr_low", "lr_high", "design_lr", "identified"}`, arrays of shape
-    `(subjects, p)`; `design_lr` is the smallest $\\Lambda$ of a design point or restart
-    end outside the band (`inf` if there is none).
+    - at the band's edges, re-optimising from the estimate (`steps` LM iterations):
+        `lr_low`, `lr_high`;
+    - with `scan` (and a start design), on a grid beyond the edges out to the range of
+        the design and the refined restarts, in steps of $\\sqrt{c}$ (so that a basin as
+        narrow as the band cannot fall between two points), each point re-optimised
+        (`scan_steps` LM iterations) from the better of its neighbour's optimum and the
+        best design point or restart end in its grid cell: `scan_lr`, the smallest
+        $\\Lambda$ there;
+    - at every point of the global design and every refined restart end outside the band
+        ($\\Lambda$ of the point itself bounds the profile from above): `design_lr`.
+
+    **Returns:** `{"lr_low", "lr_high", "scan_lr", "design_lr", "identified",
+    "interval"}`: arrays of shape `(subjects, p)` (`inf` where there is no point), and
+    `interval`, `(subjects, p, 2)`, the lowest and highest value checked whose $\\Lambda$ is
+    below `level` (the estimate when none is): the 95% interval, to the grid's resolution.
     """
     space = ParamSpace(result.names, _bounds_of(result), model=model)
     theta = np.asarray(result.params, np.float64)
     s, p = theta.shape
     logs = np.asarray(space.log_scaled())
-    rows = []
-    for j in range(p):
-        for sign in (-1.0, 1.0):
-            t = theta.copy()
-            t[:, j] = np.where(logs[j], theta[:, j] * factor**sign,
-                               theta[:, j] + sign * (factor - 1) * np.abs(theta[:, j]))
-            rows.append(t)
-    fixed_theta = np.stack(rows, 1)  # (s, 2p, p)
-    dtype = result.params.dtype
-    fixed = jax.vmap(jax.vmap(space.unconstrain))(jnp.asarray(fixed_theta, dtype))
-    u_hat = jax.vmap(space.unconstrain)(result.params)
-    u_hat = jnp.broadcast_to(u_hat[:, None, :], fixed.shape)
-    mask = np.zeros((2 * p, p), bool)
-    for j in range(p):
-        mask[2 * j:2 * j + 2, j] = True
-    mask = jnp.broadcast_to(jnp.asarray(mask), fixed.shape)
-    prof = np.asarray(_profile_cohort(model, residuals, data, space, u_hat, fixed, mask, steps))
     n = np.asarray(result.n_obs)[:, None]
     best = np.asarray(result.loss)[:, None]
-    lr = n * np.log(np.maximum(prof, 1e-300) / best)
-    lr_low, lr_high = lr[:, 0::2], lr[:, 1::2]
-    design_lr = np.full((s, p), np.inf)
     # Alternatives: the design points and where every refined restart ended.
     dp = np.concatenate([np.asarray(result.design_params), np.asarray(result.restart_params)], 1)
     dloss = np.concatenate([np.asarray(result.design_loss), np.asarray(result.restart_loss)], 1)
-    if dp.shape[1]:
-        dl = n * np.log(np.maximum(np.where(np.isfinite(dloss), dloss, np.inf), 1e-300) / best)
-        for j in range(p):
-            if logs[j]:
-                far = np.abs(np.log(dp[:, :, j] / theta[:, None, j])) > np.log(factor)
-            else:
-                band = (factor - 1) * np.abs(theta[:, None, j])
-                far = np.abs(dp[:, :, j] - theta[:, None, j]) > band
+    dl = n * np.log(np.maximum(np.where(np.isfinite(dloss), dloss, np.inf), 1e-300) / best)
+
+    def coord(values, j):
+        """Position of `values` along parameter j in units of log(factor) (or of
+        (factor - 1)|estimate|) from the estimate, `(s, ...)`."""
+        t = theta[:, j].reshape((s,) + (1,) * (np.ndim(values) - 1))
+        if logs[j]:
+            return np.log(values / t) / np.log(factor)
+        return (values - t) / ((factor - 1) * np.abs(t))
+
+    def at(k, j):
+        t = theta[:, j].reshape((s,) + (1,) * (np.ndim(k) - 1))
+        return t * factor**k if logs[j] else t + k * (factor - 1) * np.abs(t)
+
+    # Grid positions k (in band units) per parameter: +-1 (the band's edges), then
+    # half-steps out to the range of the alternatives.
+    half = 0.5
+    seqs_k = []
+    for j in range(p):
+        if scan and dp.shape[1]:
+            c = coord(dp[:, :, j], j)
+            lo = np.nan_to_num(np.min(c, 1), nan=-1.0, neginf=-1.0)
+            hi = np.nan_to_num(np.max(c, 1), nan=1.0, posinf=1.0)
+            n_lo = np.maximum(1, np.ceil((-lo - 1) / half + 1e-9).astype(int) + 1)
+            n_hi = np.maximum(1, np.ceil((hi - 1) / half + 1e-9).astype(int) + 1)
+        else:
+            n_lo = n_hi = np.ones(s, int)
+        seqs_k.append((n_lo, n_hi))
+    length = max(int(np.max(a + b)) for a, b in seqs_k)
+    ks = np.zeros((s, p, length))
+    valid = np.zeros((s, p, length), bool)
+    reset = np.zeros((s, p, length), bool)
+    for j, (n_lo, n_hi) in enumerate(seqs_k):
+        for i in range(s):
+            row = [-(1 + half * m) for m in range(n_lo[i])] + [1 + half * m for m in range(n_hi[i])]
+            ks[i, j, :len(row)] = row
+            ks[i, j, len(row):] = row[-1]
+            valid[i, j, :len(row)] = True
+            reset[i, j, [0, n_lo[i]]] = True
+    fixed_theta = np.broadcast_to(theta[:, None, None, :], (s, p, length, p)).copy()
+    seeds_theta = np.full((s, p, length, p), np.nan)
+    for j in range(p):
+        fixed_theta[:, j, :, j] = at(ks[:, j], j)
+        if dp.shape[1]:
+            # The best alternative in each grid point's cell seeds its optimisation.
+            c = coord(dp[:, :, j], j)  # (s, m)
+            near = np.abs(c[:, None, :] - ks[:, j, :, None]) <= 0.5 * half  # (s, L, m)
+            cand = np.where(near, np.where(np.isfinite(dloss), dloss, np.inf)[:, None, :],
+                            np.inf)
+            pick = np.argmin(cand, 2)
+            ok = np.isfinite(np.min(cand, 2))
+            chosen = np.take_along_axis(dp, pick[..., None].repeat(p, -1), 1)  # (s, L, p)
+            seeds_theta[:, j] = np.where(ok[..., None], chosen, np.nan)
+    dtype = result.params.dtype
+    unc = jax.vmap(jax.vmap(jax.vmap(space.unconstrain)))
+    fixed = unc(jnp.asarray(fixed_theta, dtype))
+    seeds = jnp.where(jnp.isnan(jnp.asarray(seeds_theta, dtype)), jnp.nan,
+                      unc(jnp.asarray(np.nan_to_num(seeds_theta, nan=1.0), dtype)))
+    u_hat = jax.vmap(space.unconstrain)(result.params)
+    if p == 1:  # nothing to re-optimise: the profile is the loss itself
+        prof = np.asarray(_loss_at(model, residuals, data, space,
+                                   fixed.reshape(s, p * length, p))).reshape(s, p, length)
+    else:
+        free = jnp.asarray([[i for i in range(p) if i != j] for j in range(p)])
+        prof = np.array(_profile_scan(model, residuals, data, space, u_hat, fixed, seeds,
+                                        jnp.asarray(reset), free, scan_steps if scan else steps))
+        if scan:  # the band's edges with the full budget, from the estimate
+            edges = np.zeros((s, p, 2), int)
+            for j, (n_lo, _) in enumerate(seqs_k):
+                edges[:, j, 1] = n_lo
+            e_fixed = jnp.take_along_axis(fixed, jnp.asarray(edges)[..., None], 2)
+            e_reset = jnp.ones((s, p, 2), bool)
+            e_seeds = jnp.full(e_fixed.shape, jnp.nan, dtype)
+            e_prof = np.asarray(_profile_scan(model, residuals, data, space, u_hat, e_fixed,
+                                              e_seeds, e_reset, free, steps))
+            np.put_along_axis(prof, edges, np.minimum(
+                np.take_along_axis(prof, edges, 2), e_prof), 2)
+    lr = n[:, :, None] * np.log(np.maximum(prof, 1e-300) / best[:, :, None])
+    lr = np.where(valid, lr, np.inf)
+    first_hi = np.array([[n_lo[i] for (n_lo, _) in seqs_k] for i in range(s)])
+    lr_low = lr[:, :, 0]
+    lr_high = np.take_along_axis(lr, first_hi[..., None], 2)[..., 0]
+    outer = valid & (np.abs(ks) > 1)
+    scan_lr = np.min(np.where(outer, lr, np.inf), 2)
+    design_lr = np.full((s, p), np.inf)
+    interval = np.repeat(theta[:, :, None], 2, 2)
+    for j in range(p):
+        if dp.shape[1]:
+            far = np.abs(coord(dp[:, :, j], j)) > 1 + 1e-9
             design_lr[:, j] = np.min(np.where(far, dl, np.inf), axis=1)
-    identified = (lr_low >= level) & (lr_high >= level) & (design_lr >= level)
-    return {"lr_low": lr_low, "lr_high": lr_high, "design_lr": design_lr,
-            "identified": identified}
+            inside = dl < level
+            interval[:, j, 0] = np.minimum(interval[:, j, 0], np.min(
+                np.where(inside, dp[:, :, j], np.inf), 1))
+            interval[:, j, 1] = np.maximum(interval[:, j, 1], np.max(
+                np.where(inside, dp[:, :, j], -np.inf), 1))
+        v = at(ks[:, j], j)
+        inside = lr[:, j] < level
+        interval[:, j, 0] = np.minimum(interval[:, j, 0], np.min(np.where(inside, v, np.inf), 1))
+        interval[:, j, 1] = np.maximum(interval[:, j, 1], np.max(np.where(inside, v, -np.inf),
+                                                                 1))
+    identified = ((lr_low >= level) & (lr_high >= level) & (scan_lr >= level)
+                  & (design_lr >= level))
+    return {"lr_low": lr_low, "lr_high": lr_high, "scan_lr": scan_lr, "design_lr": design_lr,
+            "identified": identified, "interval": interval}
 
 
 def _bounds_of(result: FitResult):
