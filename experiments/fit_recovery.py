@@ -45,6 +45,9 @@ class Config(FitSettings, BaseConfig):
     late_start_s: list[float] = dataclasses.field(default_factory=lambda: [2.0, 8.0])
     trial_s: float = 15.0
     data_fs: float = 2000.0
+    # More refined starts than nrtjax fit's 3: the study's unflagged misses include search
+    # failures (a better basin that no refined start reached).
+    restarts: int = 4
 
     def __post_init__(self):
         self.check_fit()

@@ -5,8 +5,9 @@ by a fine grid over the other parameter (400 log-spaced points, 0.25-20).
     .venv/bin/python scripts/fit_recovery_check.py RUN_DIR [SUBJECT ...]
 
 Without subjects it checks those in `wrong_and_not_flagged` of fit_recovery_summary.json.
-Lambda = n log(L / L_fit): negative means the fit missed a better optimum; above 3.84 means
-the 95 % profile interval excludes the truth.
+Lambda = n log(L / L_fit): negative means the fit missed a better optimum; above the
+threshold of the identification level (10.83 at profile_level=0.999, the default; 3.84 at
+0.95) means the profile interval at that level excludes the truth.
 """
 
 import csv

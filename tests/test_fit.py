@@ -174,6 +174,14 @@ def test_profile_likelihood_matches_the_linear_model():
             np.testing.assert_allclose(lr, expected, rtol=1e-5)
     # Quiet subject: both parameters pinned; noisy subject (sd 2): neither within 20%.
     assert prof["identified"][0].all() and not prof["identified"][1].any()
+    # The level is a probability; the threshold is the chi-squared_1 quantile of it.
+    np.testing.assert_allclose(prof["threshold"], 10.828, atol=1e-3)  # default 0.999
+    loose = profile(template, line_residuals, data, out, factor=1.2, level=0.95)
+    np.testing.assert_allclose(loose["threshold"], 3.841, atol=1e-3)
+    np.testing.assert_allclose(loose["lr_low"], prof["lr_low"])
+    assert np.all(loose["identified"] >= prof["identified"])
+    with pytest.raises(ValueError, match="probability"):
+        profile(template, line_residuals, data, out, level=3.841)
 
 
 def _log_sq_residuals(model, d):
@@ -200,10 +208,10 @@ def test_profile_scan_flags_a_second_basin():
         b = np.mean(y - np.log(a) ** 2 * x)
         expected = 30 * np.log(np.mean((y - np.log(a) ** 2 * x - b) ** 2) / l_hat)
         assert expected > 3.841
-        prof = profile(template, _log_sq_residuals, data, out, scan=False)
+        prof = profile(template, _log_sq_residuals, data, out, scan=False, level=0.95)
         np.testing.assert_allclose(prof[lr][0, 0], expected, rtol=1e-5)
     assert prof["identified"][0, 0] or prof["design_lr"][0, 0] < 3.841
-    prof = profile(template, _log_sq_residuals, data, out)
+    prof = profile(template, _log_sq_residuals, data, out, level=0.95)
     assert prof["scan_lr"][0, 0] < 3.841 and not prof["identified"][0, 0]
     low, high = prof["interval"][0, 0]
     assert low <= min(a_hat, 1 / a_hat) * 1.1 and high >= max(a_hat, 1 / a_hat) / 1.1
