@@ -174,6 +174,40 @@ class BaseConfig:
 # `nrt_or` picks its first argument if it is a non-empty string; `nrt_stage` turns the
 # target folder into its staging folder `.NAME.partial` beside it (the job moves it to
 # the target when it succeeds). Registered here because every job imports this module.
+@dataclasses.dataclass
+class OptimConfig:
+    """The `optim.*` keys every trainer shares: `nrt.make_optimizer`'s options, the number
+    of steps, the batch of random crops and how often the shared trainer checkpoints.
+    Trainers subclass it to change defaults or add their own keys."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    crop: int = 1024
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        check_range("optim.steps", self.steps, low=1)
+        check_range("optim.batch_size", self.batch_size, low=1)
+        check_range("optim.crop", self.crop, low=16)
+        check_range("optim.lr", self.lr, low=0.0, low_open=True, high=1.0)
+        check_range("optim.warmup_steps", self.warmup_steps, low=0)
+        check_range("optim.weight_decay", self.weight_decay, low=0.0)
+        check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
+        check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
+
+    def optimizer(self, **options):
+        """`nrt.make_optimizer` with these settings (`options`: e.g. `decay_mask`)."""
+        from nrtjax import make_optimizer
+
+        return make_optimizer(lr=self.lr, total_steps=self.steps,
+                              warmup_steps=self.warmup_steps, weight_decay=self.weight_decay,
+                              clip_norm=self.clip_norm, **options)
+
+
 def staging_dir(target) -> str:
     path = Path(str(target)).expanduser()
     if path.name in ("", ".", ".."):

@@ -13,6 +13,7 @@ import numpy as np
 matplotlib.use("Agg")
 
 from experiments._job import BaseConfig, ConfigError, Run, check_range, job  # noqa: E402
+from experiments._job import OptimConfig as _OptimConfig  # noqa: E402
 from nrtjax import _train  # noqa: E402
 from nrtjax.beats import checkpoint as ckpt_io  # noqa: E402
 from nrtjax.beats import data as bdata  # noqa: E402
@@ -43,27 +44,15 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
-class OptimConfig:
+class OptimConfig(_OptimConfig):
     steps: int = 10000
-    batch_size: int = 8
     crop: int = 1500
-    lr: float = 2e-3
-    warmup_steps: int = 100
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
     checkpoint_every: int = 500
     patience: int = 0
     max_minutes: float = 0.0
 
     def __post_init__(self):
-        check_range("optim.steps", self.steps, low=1)
-        check_range("optim.batch_size", self.batch_size, low=1)
-        check_range("optim.crop", self.crop, low=16)
-        check_range("optim.lr", self.lr, low=0.0, low_open=True, high=1.0)
-        check_range("optim.warmup_steps", self.warmup_steps, low=0)
-        check_range("optim.weight_decay", self.weight_decay, low=0.0)
-        check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
-        check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
+        super().__post_init__()
         check_range("optim.patience", self.patience, low=0)
         check_range("optim.max_minutes", self.max_minutes, low=0.0)
 
@@ -205,9 +194,7 @@ def main(run: Run) -> dict:
     o = cfg.optim
     packed = {k: jnp.asarray(v) for k, v in bdata.pack(train, o.crop).items()}
     model = build_model(cfg, train, k_model)
-    optimizer = _train.make_optimizer(lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
-                                      weight_decay=o.weight_decay, clip_norm=o.clip_norm,
-                                      decay_mask=btrain.decay_mask)
+    optimizer = o.optimizer(decay_mask=btrain.decay_mask)
     state = _train.init_state(model, optimizer, key=k_train)
     weights = btrain.BeatLossWeights(cfg.loss.pos_weight, cfg.loss.downbeat)
     step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop)

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import nrtjax as nrt  # noqa: E402
 from experiments._job import (  # noqa: E402
     BaseConfig, Run, check_choice, check_range, input_path, job)
+from experiments._job import OptimConfig as _OptimConfig  # noqa: E402
 from experiments._surrogate import (  # noqa: E402
     DataConfig, ModelConfig, build_model, datasets, evaluate_and_plot)
 from nrtjax.surrogate import LossWeights  # noqa: E402
@@ -27,27 +28,17 @@ ABLATIONS = {"full": None, "no_plv": {"plv": 0.0}, "no_freq": {"freq": 0.0},
 
 
 @dataclasses.dataclass
-class OptimConfig:
+class OptimConfig(_OptimConfig):
     steps: int = 1200
     batch_size: int = 16
     crop: int = 1024
     warm: int = 512
-    lr: float = 2e-3
     warmup_steps: int = 30
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
     checkpoint_every: int = 50
 
     def __post_init__(self):
-        check_range("optim.steps", self.steps, low=1)
-        check_range("optim.batch_size", self.batch_size, low=1)
-        check_range("optim.crop", self.crop, low=16)
+        super().__post_init__()
         check_range("optim.warm", self.warm, low=0, high=self.crop - 1)
-        check_range("optim.lr", self.lr, low=0.0, low_open=True, high=1.0)
-        check_range("optim.warmup_steps", self.warmup_steps, low=0)
-        check_range("optim.weight_decay", self.weight_decay, low=0.0)
-        check_range("optim.clip_norm", self.clip_norm, low=0.0, low_open=True)
-        check_range("optim.checkpoint_every", self.checkpoint_every, low=1)
 
 
 @dataclasses.dataclass
@@ -92,9 +83,7 @@ def main(run: Run) -> dict:
         train_set, heldout, val = datasets(cfg.data, key=k_data)
     model = build_model(cfg.model, fs=cfg.data.fs, key=k_model)
     o = cfg.optim
-    optimizer = nrt.make_optimizer(
-        lr=o.lr, total_steps=o.steps, warmup_steps=o.warmup_steps,
-        weight_decay=o.weight_decay, clip_norm=o.clip_norm)
+    optimizer = o.optimizer()
     state = nrt.surrogate.init_state(model, optimizer, key=k_train)
     weights = loss_weights(cfg)
     step_fn = nrt.surrogate.make_step_fn(optimizer, weights, batch_size=o.batch_size,
