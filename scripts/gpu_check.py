@@ -113,12 +113,47 @@ def run_sweep(dtype, a, cpu, reference=None):
             "ok": finite and err <= SWEEP_TOL[np.dtype(dtype).name]}
 
 
+def time_training(step, init_state, data, a, cpu, on_cpu, **info) -> dict:
+    """Warm training steps per second of `step(state, data) -> (state, loss, parts)` on the
+    default device, from `init_state()` (called under the device's context), and the first
+    3 losses checked against the same steps on the CPU (against themselves on a CPU-only
+    machine). `info` (model, batch, crop) leads the returned record."""
+    def losses(device, n):
+        with jax.default_device(device):
+            # Only the arrays move (a module's Python scalars stay what they are).
+            state, arr = jax.tree.map(
+                lambda v: jax.device_put(v, device) if isinstance(v, jax.Array) else v,
+                (init_state(), data))
+            out = []
+            for _ in range(n):
+                state, loss, _ = step(state, arr)
+                out.append(float(loss))
+            return out, state, arr
+
+    acc_losses, state, arr = losses(jax.devices()[0], 3)
+    t = time.perf_counter()
+    for _ in range(a.train_steps):
+        state, loss, _ = step(state, arr)
+    jax.block_until_ready(loss)
+    warm = time.perf_counter() - t
+    res = {**info, "steps_timed": a.train_steps, "steps_per_s": a.train_steps / warm,
+           "first_losses": acc_losses}
+    if on_cpu:
+        res.update(check="same device", ok=bool(np.all(np.isfinite(acc_losses))))
+    else:
+        cpu_losses, _, _ = losses(cpu, 3)
+        rel = float(np.max(np.abs(np.subtract(acc_losses, cpu_losses)) / np.abs(cpu_losses)))
+        res.update(check=f"vs CPU, rtol {TRAIN_RTOL:g}", cpu_losses=cpu_losses,
+                   max_rel_diff=rel, ok=rel <= TRAIN_RTOL)
+    return res
+
+
 def run_surrogate(a, cpu, on_cpu):
     spec = nrt.surrogate.DatasetSpec(n_songs=a.songs, duration=a.song_seconds)
     data = nrt.surrogate.make_dataset(spec, key=jr.key(0))
     arrays = nrt.surrogate.training_arrays(data)
     opt = nrt.make_optimizer(lr=2e-3, total_steps=100, warmup_steps=10,
-                                       weight_decay=1e-4, clip_norm=1.0)
+                             weight_decay=1e-4, clip_norm=1.0)
     step = nrt.surrogate.make_step_fn(opt, nrt.surrogate.LossWeights(), batch_size=a.batch,
                                       crop=a.crop, warm=a.crop // 2)
 
@@ -129,38 +164,10 @@ def run_surrogate(a, cpu, on_cpu):
         return nrt.surrogate.Surrogate(nrt.surrogate.TCN(hidden=8, n_blocks=2, heads=0,
                                                          dtype=jnp.float32, key=jr.key(2)))
 
-    def losses(device, n):
-        with jax.default_device(device):
-            state = nrt.surrogate.init_state(model(), opt, key=jr.key(1))
-            # Only the arrays move (a module's Python scalars stay what they are).
-            state, arr = jax.tree.map(
-                lambda x: jax.device_put(x, device) if isinstance(x, jax.Array) else x,
-                (state, arrays))
-            out = []
-            for _ in range(n):
-                state, loss, _ = step(state, arr)
-                out.append(float(loss))
-            return out, state, arr
-
-    dev = jax.devices()[0]
-    acc_losses, state, arr = losses(dev, 3)
-    _, first = _timed(lambda: step(state, arr)[1])
-    t = time.perf_counter()
-    for _ in range(a.train_steps):
-        state, loss, _ = step(state, arr)
-    jax.block_until_ready(loss)
-    warm = time.perf_counter() - t
-    res = {"model": "shipped TCN" if a.shipped_tcn else "small TCN (hidden 8, 2 blocks)",
-           "batch": a.batch, "crop": a.crop, "steps_timed": a.train_steps,
-           "steps_per_s": a.train_steps / warm, "first_losses": acc_losses}
-    if on_cpu:
-        res.update(check="same device", ok=bool(np.all(np.isfinite(acc_losses))))
-    else:
-        cpu_losses, _, _ = losses(cpu, 3)
-        rel = float(np.max(np.abs(np.subtract(acc_losses, cpu_losses)) / np.abs(cpu_losses)))
-        res.update(check=f"vs CPU, rtol {TRAIN_RTOL:g}", cpu_losses=cpu_losses,
-                   max_rel_diff=rel, ok=rel <= TRAIN_RTOL)
-    return res
+    return time_training(
+        step, lambda: nrt.surrogate.init_state(model(), opt, key=jr.key(1)), arrays, a, cpu,
+        on_cpu, model="shipped TCN" if a.shipped_tcn else "small TCN (hidden 8, 2 blocks)",
+        batch=a.batch, crop=a.crop)
 
 
 def run_beatnet(a, cpu, on_cpu):
@@ -188,36 +195,13 @@ def run_beatnet(a, cpu, on_cpu):
     # The shipped architecture at scale >= 0.5; scaled down, a small network of the kind.
     arch = {"hidden": 32, "n_blocks": 8} if a.shipped_tcn else {"hidden": 8, "n_blocks": 2}
 
-    def losses(device, n):
-        with jax.default_device(device):
-            model = BeatNet(bands=N_BANDS, **arch, dtype=jnp.float32, key=jr.key(3))
-            state = _train.init_state(model, opt, key=jr.key(4))
-            state, arr = jax.tree.map(
-                lambda v: jax.device_put(v, device) if isinstance(v, jax.Array) else v,
-                (state, data))
-            out = []
-            for _ in range(n):
-                state, loss, _ = step(state, arr)
-                out.append(float(loss))
-            return out, state, arr
+    def init_state():
+        model = BeatNet(bands=N_BANDS, **arch, dtype=jnp.float32, key=jr.key(3))
+        return _train.init_state(model, opt, key=jr.key(4))
 
-    acc_losses, state, arr = losses(jax.devices()[0], 3)
-    t = time.perf_counter()
-    for _ in range(a.train_steps):
-        state, loss, _ = step(state, arr)
-    jax.block_until_ready(loss)
-    warm = time.perf_counter() - t
-    res = {"model": f"BeatNet hidden {arch['hidden']}, {arch['n_blocks']} blocks",
-           "batch": a.beat_batch, "crop": a.beat_crop, "steps_timed": a.train_steps,
-           "steps_per_s": a.train_steps / warm, "first_losses": acc_losses}
-    if on_cpu:
-        res.update(check="same device", ok=bool(np.all(np.isfinite(acc_losses))))
-    else:
-        cpu_losses, _, _ = losses(cpu, 3)
-        rel = float(np.max(np.abs(np.subtract(acc_losses, cpu_losses)) / np.abs(cpu_losses)))
-        res.update(check=f"vs CPU, rtol {TRAIN_RTOL:g}", cpu_losses=cpu_losses,
-                   max_rel_diff=rel, ok=rel <= TRAIN_RTOL)
-    return res
+    return time_training(step, init_state, data, a, cpu, on_cpu,
+                         model=f"BeatNet hidden {arch['hidden']}, {arch['n_blocks']} blocks",
+                         batch=a.beat_batch, crop=a.beat_crop)
 
 
 def main(argv=None):

@@ -61,20 +61,25 @@ def shrink(src: Path, dest: Path) -> int:
     return buffer.tell()
 
 
-def from_run(name: str, run_dir: Path) -> Path:
-    """Copy figure `name` from the output folder `run_dir` of its job's documented run."""
+def _copy_figure(name: str, run_dir: Path, missing: str, note: str = "") -> Path:
+    """Shrink figure `name`'s file found under `run_dir` into docs/figures."""
     figure = FIGURES[name][2]
     found = sorted(run_dir.rglob(figure))
     if not found:
-        raise SystemExit(f"make_figures: no {figure} under {run_dir}")
+        raise SystemExit(f"make_figures: {missing} {figure} under {run_dir}")
     dest = DEST / f"{name}.png"
     size = shrink(found[0], dest)
-    print(f"{dest.relative_to(ROOT)}: {size / 1000:.0f} KB (from {run_dir})")
+    print(f"{dest.relative_to(ROOT)}: {size / 1000:.0f} KB{note}")
     return dest
 
 
+def from_run(name: str, run_dir: Path) -> Path:
+    """Copy figure `name` from the output folder `run_dir` of its job's documented run."""
+    return _copy_figure(name, run_dir, "no", f" (from {run_dir})")
+
+
 def make(name: str, workdir: Path) -> Path:
-    job, overrides, figure = FIGURES[name]
+    job, overrides, _ = FIGURES[name]
     run_dir = workdir / name
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg", WANDB_MODE="disabled")
     cmd = [sys.executable, "-m", "experiments._cli", job, *overrides, "wandb.mode=disabled",
@@ -82,13 +87,7 @@ def make(name: str, workdir: Path) -> Path:
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"make_figures: {' '.join(cmd[2:])} failed:\n{proc.stderr[-3000:]}")
-    found = sorted(run_dir.rglob(figure))
-    if not found:
-        raise SystemExit(f"make_figures: {job} wrote no {figure} under {run_dir}")
-    dest = DEST / f"{name}.png"
-    size = shrink(found[0], dest)
-    print(f"{dest.relative_to(ROOT)}: {size / 1000:.0f} KB")
-    return dest
+    return _copy_figure(name, run_dir, f"{job} wrote no")
 
 
 def main() -> None:
