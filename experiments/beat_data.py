@@ -36,6 +36,9 @@ HELD_OUT_PACKAGE = "planetblupi-music-midi"  # the old held-out set: whole, in t
 # Relative draw weights; the sf3 (Vorbis) soundfonts take ~10x longer to load.
 SOUNDFONT_WEIGHT = {"FluidR3_GM": 0.3, "TimGM6mb": 0.2, "OPL3_FM": 0.2, "FluidR3Mono_GM": 0.15,
                     "MuseScore_General": 0.15}
+DEFAULT_SOURCES = ("mma", "planetblupi-music-midi", "simutrans-data", "freedink-data",
+                   "kobodeluxe-data", "liquidwar-data", "pinball-table-hurd-data")
+ALL_SOURCES = (*DEFAULT_SOURCES, "music21")
 STEMS = {"train": (("all", "no_drums", "drums_only", "drop_one"), (0.6, 0.15, 0.1, 0.15)),
          "eval": (("all", "no_drums"), (0.8, 0.2))}
 
@@ -59,6 +62,10 @@ class Config(BaseConfig):
     negative_p: float = 0.25  # train items with a silent or free-time stretch
     whole_negative_p: float = 0.03  # train items with no beat at all
     soundfonts: list[str] = dataclasses.field(default_factory=lambda: list(SOUNDFONT_WEIGHT))
+    # Source packages drawn from: MMA (grooves and its example songs), Debian's MIDI
+    # packages, and "music21" (scores from the music21 wheel's corpus, nrtjax.beats.scores;
+    # not in the default set, which builds the v2 corpus).
+    sources: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_SOURCES))
     workers: int = 2
     install: bool = True
 
@@ -84,6 +91,10 @@ class Config(BaseConfig):
                               f"{list(SOUNDFONT_WEIGHT)}.")
         for name in self.soundfonts:
             check_choice("soundfonts", name, SOUNDFONT_WEIGHT)
+        if not self.sources:
+            raise ConfigError(f"sources is empty: name at least one of {list(ALL_SOURCES)}.")
+        for name in self.sources:
+            check_choice("sources", name, ALL_SOURCES)
         if not self.version or "/" in self.version:
             raise ConfigError(f"version={self.version!r} must be a plain folder name.")
 
@@ -123,6 +134,34 @@ def ensure_packages(install: bool) -> None:
         raise FileNotFoundError(f"Debian packages still missing after apt-get: {' '.join(still)}.")
 
 
+def music21_folder() -> Path:
+    """The cached MIDI files made from music21's corpus (beside the corpora)."""
+    return cache_dir("music21_midi")
+
+
+def ensure_music21(install: bool) -> None:
+    """Install music21 from PyPI into this Python when missing (`install=true`), and
+    export its scores to MIDI once (`nrtjax.beats.scores.export`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("music21") is None:
+        if not install:
+            raise FileNotFoundError("sources includes music21, which is not installed: "
+                                    "pip install music21, or rerun with install=true.")
+        print("installing music21 (PyPI)", file=sys.stderr, flush=True)
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "music21>=9"],
+                           check=True)
+        except subprocess.CalledProcessError as e:
+            raise FileNotFoundError(f"Could not install music21 with pip ({e}). Install it "
+                                    "into this environment, then rerun.") from None
+    from nrtjax.beats.scores import export
+
+    index = export(music21_folder())
+    print(f"nrtjax beat_data: {len(index['written'])} music21 scores as MIDI in "
+          f"{music21_folder()}", file=sys.stderr)
+
+
 def family_split(family: str, cfg: Config) -> str:
     """The split of a source family, from a hash of its name (stable as sources are added)."""
     if family.startswith(HELD_OUT_PACKAGE):
@@ -141,9 +180,13 @@ def sources(cfg: Config) -> dict:
     from nrtjax.beats.corpus import MIDI_SOURCES, mma_grooves
 
     out = {s: {"mma": [], "midi": [], "held_out": []} for s in SPLITS}
-    for g in mma_grooves():
-        out[family_split(g.family, cfg)]["mma"].append(dataclasses.asdict(g))
-    for package, folder in MIDI_SOURCES.items():
+    if "mma" in cfg.sources:
+        for g in mma_grooves():
+            out[family_split(g.family, cfg)]["mma"].append(dataclasses.asdict(g))
+    folders = {k: v for k, v in MIDI_SOURCES.items() if k in cfg.sources}
+    if "music21" in cfg.sources:
+        folders["music21"] = music21_folder()
+    for package, folder in folders.items():
         for p in sorted(folder.rglob("*")):
             if p.suffix.lower() not in (".mid", ".midi", ".kar"):
                 continue
@@ -238,6 +281,8 @@ def main(run: Run) -> dict:
         raise FileExistsError(f"{out} exists and is not a finished corpus (no manifest.json). "
                               "Choose another out= or empty it.")
     ensure_packages(cfg.install)
+    if "music21" in cfg.sources:
+        ensure_music21(cfg.install)
     stage = out.parent / f".{out.name}.partial"
     for s in SPLITS:
         (stage / s).mkdir(parents=True, exist_ok=True)
@@ -306,7 +351,8 @@ def write_manifest(cfg: Config, stage: Path, records: dict, rejected: list, seco
                    "beats": "text, one 'time_s beat_in_bar' line a beat; beat_in_bar 1 = downbeat",
                    "convention": "quarter-note beats in x/4 and 2/2; dotted-quarter beats in "
                                  "6/8, 9/8, 12/8 (2, 3, 4 a bar)"},
-        "licences": {p: licence(p) for p in packages},
+        "licences": {p: music21_licence() if p == "music21" else licence(p)
+                     for p in packages},
         "soundfonts": {k: {"path": v[0], "package": v[1]} for k, v in SOUNDFONTS.items()},
         "tools": tool_versions(),
         "config": dataclasses.asdict(cfg),
@@ -315,6 +361,13 @@ def write_manifest(cfg: Config, stage: Path, records: dict, rejected: list, seco
     }
     write_json(stage / "manifest.json", manifest)
     return manifest
+
+
+def music21_licence() -> str:
+    import music21
+
+    return (f"BSD-3-Clause (music21 {music21.__version__}); the corpus's encodings are public "
+            "domain or licensed for use, some non-commercial only (music21/corpus/license.txt)")
 
 
 def tool_versions() -> dict:

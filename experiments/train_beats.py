@@ -70,6 +70,7 @@ class LossConfig:
 @dataclasses.dataclass
 class Config(BaseConfig):
     corpus: str = ""
+    extra_corpora: list[str] = dataclasses.field(default_factory=list)  # more corpus folders
     cache_dir: str = "outputs/beat_features"
     init_from: str = ""
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -84,17 +85,24 @@ class Config(BaseConfig):
 
 
 def load_data(cfg: Config) -> tuple[dict, dict, dict]:
-    """Train and valid splits (features cached) and the corpus's identity."""
+    """Train and valid splits (features cached) of `corpus` and any `extra_corpora`
+    (their splits join; an extra corpus's item names get its version as a prefix), and
+    the corpora's identity."""
     items, manifest = bdata.read_corpus(cfg.corpus)
-    digest = bdata.manifest_hash(manifest)
+    corpus = {"path": str(cfg.corpus), "manifest_sha256": bdata.manifest_hash(manifest),
+              "version": manifest.get("version", Path(cfg.corpus).name), "extra": []}
+    for path in cfg.extra_corpora:
+        more, extra = bdata.read_corpus(path)
+        version = extra.get("version", Path(path).name)
+        items += [it._replace(name=f"{version}-{it.name}") for it in more]
+        corpus["extra"].append({"path": str(path), "manifest_sha256": bdata.manifest_hash(extra),
+                                "version": version})
     tag = FEATURES_ID
     train = bdata.cached_split(items, "train", cfg.cache_dir, tag, progress=cfg.progress)
     valid = bdata.cached_split(items, "valid", cfg.cache_dir, tag, progress=cfg.progress)
-    corpus = {"path": str(cfg.corpus), "manifest_sha256": digest,
-              "version": manifest.get("version", Path(cfg.corpus).name),
-              "n_train": int(train["names"].size), "n_valid": int(valid["names"].size),
-              "train_hours": float(train["x"].shape[1] / FPS / 3600),
-              "train_items": train["names"].tolist(), "valid_items": valid["names"].tolist()}
+    corpus.update({"n_train": int(train["names"].size), "n_valid": int(valid["names"].size),
+                   "train_hours": float(train["x"].shape[1] / FPS / 3600),
+                   "train_items": train["names"].tolist(), "valid_items": valid["names"].tolist()})
     return train, valid, corpus
 
 

@@ -47,6 +47,9 @@ def main() -> None:
 
     card["config"]["corpus"] = portable(card["config"].get("corpus"))
     card["corpus"]["path"] = portable(card["corpus"].get("path"))
+    card["config"]["extra_corpora"] = [portable(p) for p in card["config"].get("extra_corpora", [])]
+    for extra in card["corpus"].get("extra", []):
+        extra["path"] = portable(extra["path"])
     with atomic_path(SHIPPED) as tmp:
         shutil.copyfile(src, tmp)
     write_json(SHIPPED.with_suffix(".json"), card)

@@ -178,6 +178,22 @@ def test_config_errors():
         beat_data.Config(min_clip_s=2.0)
     with pytest.raises(ConfigError, match="version"):
         beat_data.Config(version="a/b")
+    with pytest.raises(ConfigError, match="sources"):
+        beat_data.Config(sources=["no-such-package"])
+    with pytest.raises(ConfigError, match="sources is empty"):
+        beat_data.Config(sources=[])
+
+
+@pytest.mark.skipif(not corpus.MIDI_SOURCES["simutrans-data"].exists(),
+                    reason="simutrans-data (Debian) is not installed")
+def test_sources_choose_the_packages():
+    from experiments import beat_data
+
+    src = beat_data.sources(beat_data.Config(sources=["simutrans-data"]))
+    pieces = [p for s in src.values() for kind in s.values() for p in kind]
+    assert pieces and not any(s["mma"] or s["held_out"] for s in src.values())
+    assert {p["package"] for p in pieces} == {"simutrans-data"}
+    assert "music21" not in beat_data.Config().sources  # the default builds the v2 corpus
 
 
 def test_cache_dir(monkeypatch, tmp_path):

@@ -253,3 +253,21 @@ def test_save_and_load_model(getkey, tmp_path):
         load_model(path)
     with pytest.raises(FileNotFoundError, match="train_beats"):
         load_model(tmp_path / "none.eqx")
+
+
+def test_extra_corpora_join_the_splits(tmp_path):
+    """`train_beats extra_corpora=[...]`: every corpus's train and valid items are read,
+    an extra corpus's names carry its version, and the card names every corpus."""
+    from experiments import train_beats
+
+    from ._beat_corpus import write_corpus
+
+    a = write_corpus(tmp_path / "a", n_items=6, seconds=4.0, seed=0)
+    b = write_corpus(tmp_path / "b", n_items=5, seconds=4.0, seed=1)
+    cfg = train_beats.Config(corpus=str(a), extra_corpora=[str(b)],
+                             cache_dir=str(tmp_path / "cache"), progress=False)
+    train, valid, card = train_beats.load_data(cfg)
+    assert card["n_train"] == 2 + 1 and card["n_valid"] == 2 + 2
+    assert card["train_items"] == ["synth000", "synth001", "synthetic-synth000"]
+    assert [e["path"] for e in card["extra"]] == [str(b)]
+    assert train["x"].shape[1] == train["offsets"][-1] == 3 * 401  # 4 s: 400 frames + 1 (centred)
