@@ -1,4 +1,5 @@
-"""`Signal`: a sampled input read by linear interpolation, and stimulus builders."""
+"""`Signal`: a sampled input read by linear interpolation, and stimulus builders;
+`HeldInput`: one sample held over a solver step (a zero-order hold)."""
 
 import math
 from collections.abc import Sequence
@@ -150,6 +151,19 @@ class Signal(eqx.Module):
             w = u - i.astype(u.dtype)
         w = jnp.clip(w, 0.0, 1.0).astype(self.xs.dtype)
         return self.xs[i] * (1 - w) + self.xs[i + 1] * w
+
+
+class HeldInput(eqx.Module):
+    """One sample of an input, held over a solver step: what a model receives as `args`
+    under a zero-order hold (`nrtjax.simulate(..., input_hold="zero")`). It reads like a
+    [`nrtjax.Signal`][]: `evaluate(t)` is `value` at every `t`."""
+
+    value: Inexact[Array, "*channels"]
+
+    def evaluate(self, t: RealScalarLike) -> Inexact[Array, "*channels"]:
+        """The held sample, whatever `t`."""
+        del t
+        return self.value
 
 
 def _grid(duration: Real, fs: Real) -> np.ndarray:

@@ -14,7 +14,7 @@ from jaxtyping import Array, ArrayLike, Float, PyTree
 from ._compile import filter_jit_tuned
 from ._fixed_step import elementwise_ok, scan_elementwise, scan_fixed
 from ._signal import Signal
-from ._solvers import RK4
+from ._solvers import RK4, ZeroHold
 from .models._base import AbstractModel, static_zero_names, with_static_zeros
 
 
@@ -54,6 +54,24 @@ def _num_steps(signal: Signal, dt: float) -> int:
             f"steps ({span / dt:.6g}). Choose dt = span / k, e.g. the sample spacing."
         )
     return n
+
+
+def _check_zero_hold(signal: Signal, dt: float, stepsize_controller, adjoint) -> None:
+    if stepsize_controller is not None:
+        raise ValueError("input_hold='zero' holds each sample over one fixed step, so it takes "
+                         "no stepsize_controller. Drop it, or use input_hold='linear' for an "
+                         "adaptive solve.")
+    if signal.dt is None:
+        raise ValueError("input_hold='zero' holds sample k over step k and needs a uniformly "
+                         "sampled signal. Resample the input onto a uniform grid.")
+    if abs(dt - signal.dt) > 1e-6 * signal.dt:
+        raise ValueError(f"input_hold='zero' holds sample k over step k, so dt must be the "
+                         f"signal's sample spacing {signal.dt:.6g} s, got dt={dt}. Pass "
+                         "dt=signal.dt (to hold over finer steps, repeat each sample: np.repeat).")
+    if isinstance(adjoint, diffrax.BacksolveAdjoint):
+        raise ValueError("input_hold='zero' holds each sample over a forward step, which "
+                         "diffrax.BacksolveAdjoint's backward solve does not follow. Use the "
+                         "default adjoint or diffrax.RecursiveCheckpointAdjoint().")
 
 
 def _initial_state(model: AbstractModel, y0):
@@ -161,6 +179,7 @@ def simulate(
     adjoint: diffrax.AbstractAdjoint | None = None,
     max_steps: int | None = None,
     throw: bool = True,
+    input_hold: str = "linear",
 ) -> Trajectory:
     """Integrate `model` driven by `signal` over the signal's time span.
 
@@ -182,6 +201,18 @@ def simulate(
     so the common special cases cost only their own arithmetic; traced parameters (a
     `jit` argument, a `grad` or `vmap` variable) never do.
 
+    The input between samples is the signal's linear interpolation (`input_hold="linear"`):
+    with `nrt.RK4` stepping on the sample grid the half-step stages read the mean of two
+    neighbouring samples, so step $k$ reads samples $x_k$ and $x_{k+1}$. With
+    `input_hold="zero"` (a zero-order hold) it reads only $x_k$: every stage of the step
+    $[t_k, t_{k+1}]$ sees $x(t) = x_k$, and the sample at $t_1$ is never read. That is
+    what a real-time engine that receives its input block by block can do, since a
+    block's last step then needs nothing from the next block (the duet engine,
+    `nrtjax.audio.duet`, steps its blocks this way). The hold needs fixed steps on the
+    sample grid (`dt` equal to the signal's sample spacing, no `stepsize_controller`), and
+    takes every path above, except that on an elementwise model it differentiates by
+    plain reverse mode (the RK4 adjoint reads the input by interpolation).
+
     **Arguments:**
 
     - `model`: an nrtjax model (any `(t, y, args) -> dy/dt` Equinox module).
@@ -197,6 +228,8 @@ def simulate(
     - `max_steps`: step budget for adaptive solves (default 64 x the grid size).
     - `throw`: raise on divergence or failure. Use `throw=False` under `vmap` and
         inspect `Trajectory.result` so one bad member does not stop a sweep.
+    - `input_hold`: how the input is read within a step: `"linear"` (interpolated between
+        samples) or `"zero"` (sample $k$ held over step $k$).
 
     **Returns:**
 
@@ -206,11 +239,18 @@ def simulate(
 
     `SimulationDivergedError` (a `ValueError`) naming the model, the first time at which
     the state was bad and how to fix it; `ValueError` for a `dt` that does not divide the
-    span. Under an outer `jit` the error is raised by `eqx.error_if` without the time.
+    span, an unknown `input_hold`, or a zero-order hold that is not on the sample grid.
+    Under an outer `jit` the error is raised by `eqx.error_if` without the time.
     """
     if not isinstance(signal, Signal):
         raise TypeError(f"signal must be an nrt.Signal, got {type(signal).__name__}.")
     n = _num_steps(signal, dt)
+    if input_hold == "zero":
+        _check_zero_hold(signal, dt, stepsize_controller, adjoint)
+        solver = ZeroHold(solver)
+    elif input_hold != "linear":
+        raise ValueError(f"input_hold must be 'linear' (interpolate between samples) or 'zero' "
+                         f"(hold sample k over step k), got {input_hold!r}.")
     y0 = _initial_state(model, y0)
     mask = _complex_mask(y0)
     mixed = any(mask) and not all(mask)

@@ -1,4 +1,5 @@
-"""Classical fourth-order Runge-Kutta as a Diffrax solver."""
+"""Classical fourth-order Runge-Kutta as a Diffrax solver, and the zero-order hold of
+the input as a solver wrapper."""
 
 from collections.abc import Callable
 from typing import ClassVar
@@ -7,6 +8,8 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
+
+from ._signal import HeldInput, Signal
 
 _SolverState = None
 
@@ -83,3 +86,49 @@ class RK4(diffrax.AbstractSolver):
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
+
+
+class ZeroHold(diffrax.AbstractWrappedSolver):
+    """`solver` with its input held over each step (a zero-order hold).
+
+    Over the step $[t_k, t_{k+1}]$ every stage reads the input sample $x_k$ at $t_k$
+    (passed to the model as a `HeldInput` in place of the [`nrtjax.Signal`][]), so a step
+    never reads the next sample: what a real-time engine that receives its input block by
+    block can do. The steps must lie on the signal's sample grid ([`nrtjax.simulate`][]
+    with `input_hold="zero"` checks that). The input jumps at every step boundary, so each
+    step is told so (`made_jump=True`): a FSAL solver (`diffrax.Tsit5`) then evaluates its
+    first stage afresh instead of reusing the previous step's last one.
+    """
+
+    solver: diffrax.AbstractSolver
+
+    @property
+    def term_structure(self):
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):  # pyright: ignore
+        return self.solver.interpolation_cls
+
+    @property
+    def term_compatible_contr_kwargs(self):
+        return self.solver.term_compatible_contr_kwargs
+
+    def order(self, terms):
+        return self.solver.order(terms)
+
+    def init(self, terms, t0, t1, y0, args):
+        return self.solver.init(terms, t0, t1, y0, _held(args, t0))
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del made_jump
+        return self.solver.step(terms, t0, t1, y0, _held(args, t0), solver_state, True)
+
+    def func(self, terms, t0, y0, args):
+        return self.solver.func(terms, t0, y0, _held(args, t0))
+
+
+def _held(signal: Signal, t) -> HeldInput:
+    """The sample of the uniformly sampled `signal` at the grid time `t`, held."""
+    k = jnp.round((t - signal.t0) / signal.dt).astype(jnp.int32)
+    return HeldInput(signal.xs[jnp.clip(k, 0, signal.xs.shape[0] - 1)])

@@ -43,11 +43,11 @@ def main() -> None:
     # the jitted simulation alone, on the same block length
     sp = _duet_sim.sim_params_from(params.sim_values(), engine.dtype)
     x = np.zeros(engine.block_steps(args.block), complex)
-    freqs, dt = np.asarray(engine.freqs, engine.dtype), np.asarray(1 / engine.fs_sim, engine.dtype)
+    freqs = np.asarray(engine.freqs, engine.dtype)
     s = state.sim
     for _ in range(n_blocks):
         t0 = time.perf_counter()
-        s, tr = _duet_sim.advance(s, sp, x, np.asarray(0.0, engine.dtype), dt, freqs)
+        s, tr = _duet_sim.advance(s, sp, x, freqs, engine.fs_sim)
         jax.block_until_ready(tr)
         sim.append(time.perf_counter() - t0)
     total, sim = 1e3 * np.asarray(total), 1e3 * np.asarray(sim)

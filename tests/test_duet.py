@@ -104,40 +104,43 @@ def test_streaming_equals_one_long_run(engine):
     np.testing.assert_allclose(i2.lorenz, i1.lorenz, rtol=1e-9, atol=1e-9)
 
 
-def test_the_field_is_a_model_simulate_steps(engine):
-    """`nrt.simulate` steps the duet's field as the engine does (no forcing: the held and
-    the interpolated input are then the same), and the field starts where the engine does."""
-    p = DuetParams(tempo_bpm=100.0, rho=28.0)
+def test_blocks_equal_one_held_simulate_run(engine):
+    """The engine's blocks (each on its own clock, `simulate` with the input held over each
+    step) equal one `nrt.simulate` of the duet's field over the whole forcing with
+    `input_hold="zero"`, from the state the engine starts in."""
+    p = DuetParams(tempo_bpm=120.0, rho=28.0)
+    sig = nrt.click_train(100 / 60, 3.0, float(engine.fs_sim))
+    _, _, info = engine.run(p, 3.0, block_seconds=BLOCK, forcing=sig)
     sp = _duet_sim.sim_params_from(p.sim_values(), np.float64)
-    freqs = np.asarray(engine.freqs)
-    field = _duet_sim.build_field(jax.tree.map(jax.numpy.asarray, sp), jax.numpy.asarray(freqs))
+    field = _duet_sim.build_field(jax.tree.map(jax.numpy.asarray, sp),
+                                  jax.numpy.asarray(engine.freqs))
     assert isinstance(field, nrt.models.DuetField)
     start = engine.init(p).sim
     y0 = field.initial_state()
     for a, b in zip(jax.tree.leaves(y0), jax.tree.leaves((start.ashle, start.grfnn, start.lorenz))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    n, dt = 200, 1 / engine.fs_sim
-    traj = nrt.simulate(field, nrt.silence(n * dt, engine.fs_sim), dt=dt)
-    _, trace = _duet_sim.advance(start, sp, np.zeros(n, complex), np.asarray(0.0),
-                                 np.asarray(dt), freqs)
-    np.testing.assert_allclose(np.asarray(traj.ys[2][1:]), np.asarray(trace.lorenz), rtol=1e-10,
-                               atol=1e-10)
-    np.testing.assert_allclose(np.asarray(traj.ys[0].f[1:]), np.asarray(trace.f), rtol=1e-12)
+    traj = nrt.simulate(field, sig, dt=1 / engine.fs_sim, input_hold="zero")
+    drummer, _, xyz = traj.ys
+    np.testing.assert_allclose(info.lorenz, np.asarray(xyz[1:]), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(info.f, np.asarray(drummer.f[1:]), rtol=1e-12)
+    phase = np.unwrap(np.angle(np.asarray(drummer.z)))
+    np.testing.assert_allclose(info.phase, phase[1:], rtol=0, atol=1e-10)
+    assert info.pulse_amp[-1] > 0.05  # the forcing did drive the listener
 
 
 def test_one_compile_for_changing_params(engine, monkeypatch):
     """Parameters are traced: changing them between blocks never recompiles."""
-    jitted = eqx.filter_jit(eqx.debug.assert_max_traces(_duet_sim._advance_impl, max_traces=1))
+    block = _duet_sim.advance.__wrapped__
+    jitted = eqx.filter_jit(eqx.debug.assert_max_traces(block, max_traces=1))
     state = engine.init(DuetParams())
     freqs = np.asarray(engine.freqs)
-    dt, t0 = np.asarray(1 / engine.fs_sim), np.asarray(0.0)
     sim = state.sim
     for rho, tempo, lam2 in [(28.0, 120.0, 2.0), (15.0, 90.0, 0.5), (22.0, 200.0, 4.0)]:
         p = DuetParams(rho=rho, tempo_bpm=tempo, lambda2=lam2)
         sp = _duet_sim.sim_params_from(p.sim_values(), np.float64)
-        sim, _ = jitted(sim, sp, np.zeros(50, complex), t0, dt, freqs)
+        sim, _ = jitted(sim, sp, np.zeros(50, complex), freqs, engine.fs_sim)
     # and through the engine: many blocks, changing parameters, at most one trace
-    counted = eqx.debug.assert_max_traces(_duet_sim._advance_impl, max_traces=None)
+    counted = eqx.debug.assert_max_traces(block, max_traces=None)
     monkeypatch.setattr(duet_module, "advance", eqx.filter_jit(counted))
     st = engine.init(DuetParams())
     for k in range(6):

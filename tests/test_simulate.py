@@ -223,3 +223,92 @@ def test_strided_saveat_uses_fast_path_and_matches():
     np.testing.assert_allclose(np.asarray(last.ys[0]), np.asarray(full.ys[-1]), atol=1e-14)
     with pytest.raises(ValueError, match="increasing"):
         nrt.simulate(net, sig, dt=1 / 32, saveat=[2.0, 1.0])
+
+
+# --- zero-order hold of the input ------------------------------------------------------
+
+
+class Linear(nrt.AbstractModel):
+    """dy/dt = a y + u(t): with u held constant over a step, each step has a closed form."""
+
+    a: jax.Array
+
+    def __call__(self, t, y, args):
+        return self.a * y + args.evaluate(t)
+
+    def initial_state(self):
+        return jnp.ones((), dtype=self.a.dtype)
+
+
+def _held_steps(a, u, h, y0, gain):
+    """y_{k+1} = g y_k + s u_k for u_k held over step k: g = gain(a h), s = (g - 1) / a."""
+    g = gain(a * h)
+    ys = [y0]
+    for uk in u[:-1]:  # the last sample (at t1) is never read
+        ys.append(g * ys[-1] + (g - 1) / a * uk)
+    return np.asarray(ys)
+
+
+def _rk4_gain(z):
+    return 1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24  # RK4's stability polynomial
+
+
+def test_zero_hold_matches_the_exact_per_step_solution():
+    fs, a = 100.0, -0.7 + 2j * np.pi * 1.3
+    u = np.random.default_rng(0).normal(size=(101, 2)) @ np.array([1.0, 1j])
+    sig = nrt.Signal.sampled(u, fs)
+    model = Linear(jnp.asarray(a))
+    exact = _held_steps(a, u, 1 / fs, 1.0, np.exp)
+    # RK4 on a linear field with a constant input is exactly its stability polynomial.
+    rk4 = _held_steps(a, u, 1 / fs, 1.0, _rk4_gain)
+    for adjoint in (None, diffrax.RecursiveCheckpointAdjoint()):
+        got = nrt.simulate(model, sig, dt=1 / fs, adjoint=adjoint, input_hold="zero").ys
+        np.testing.assert_allclose(np.asarray(got), rk4, rtol=0, atol=1e-13)
+        # A FSAL solver must not reuse a stage that saw the previous sample.
+        tsit = nrt.simulate(model, sig, dt=1 / fs, solver=diffrax.Tsit5(), adjoint=adjoint,
+                            input_hold="zero").ys
+        np.testing.assert_allclose(np.asarray(tsit), exact, rtol=0, atol=1e-8)
+    assert np.max(np.abs(np.asarray(got) - exact)) < 1e-5
+    # The default reads the input linearly between samples, as before.
+    linear = nrt.simulate(model, sig, dt=1 / fs).ys
+    assert np.max(np.abs(np.asarray(linear) - exact)) > 1e-3
+    np.testing.assert_array_equal(np.asarray(linear),
+                                  np.asarray(nrt.simulate(model, sig, dt=1 / fs, input_hold="linear").ys))
+
+
+def test_zero_hold_under_jit_vmap_and_grad():
+    fs, a = 20.0, jnp.asarray(-1.1)
+    us = np.random.default_rng(1).normal(size=(3, 41))
+
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def final(a, u):
+        return nrt.simulate(Linear(a), nrt.Signal.sampled(u, fs), dt=1 / fs,
+                            input_hold="zero").ys[-1]
+
+    jitted = eqx.filter_jit(final)
+    batch = jax.vmap(jitted, in_axes=(None, 0))(a, jnp.asarray(us))
+    for u, got in zip(us, batch):
+        one = jitted(a, jnp.asarray(u))
+        want = _held_steps(-1.1, u, 1 / fs, 1.0, _rk4_gain)[-1]
+        assert float(one) == pytest.approx(want, abs=1e-14)
+        assert float(got) == pytest.approx(want, abs=1e-14)
+    g = jax.grad(jitted)(a, jnp.asarray(us[0]))
+    h = 1e-6
+    fd = (jitted(a + h, jnp.asarray(us[0])) - jitted(a - h, jnp.asarray(us[0]))) / (2 * h)
+    assert float(g) == pytest.approx(float(fd), rel=1e-7)
+
+
+def test_zero_hold_errors_name_the_fix():
+    model, sig = Linear(jnp.asarray(-1.0)), nrt.silence(1.0, 10.0)
+    with pytest.raises(ValueError, match="input_hold must be 'linear'.*got 'cubic'"):
+        nrt.simulate(model, sig, dt=0.1, input_hold="cubic")
+    with pytest.raises(ValueError, match="no stepsize_controller"):
+        nrt.simulate(model, sig, dt=0.1, solver=diffrax.Tsit5(), input_hold="zero",
+                     stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8))
+    with pytest.raises(ValueError, match="sample spacing 0.1 s, got dt=0.05.*dt=signal.dt"):
+        nrt.simulate(model, sig, dt=0.05, input_hold="zero")
+    uneven = nrt.Signal(np.array([0.0, 0.1, 0.3, 0.4]), np.zeros(4))
+    with pytest.raises(ValueError, match="uniformly sampled"):
+        nrt.simulate(model, uneven, dt=0.1, input_hold="zero")
+    with pytest.raises(ValueError, match="BacksolveAdjoint"):
+        nrt.simulate(model, sig, dt=0.1, input_hold="zero", adjoint=diffrax.BacksolveAdjoint())

@@ -1,12 +1,12 @@
 """The simulated half of the neural duet: ASHLE drummer, GrFNN listener, Lorenz melodist.
 
-One block is one jitted call (`advance`), compiled once per block length and reused for
+One block is one jitted call (`advance`): `nrtjax.simulate` steps the `DuetField` over the
+block with the input held over each step, compiled once per block length and reused for
 every block whatever the parameter values (they are traced arrays, never static).
 """
 
 from typing import NamedTuple
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -14,9 +14,11 @@ import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from .._dtypes import complex_dtype
-from .._solvers import RK4
+from .._signal import Signal
+from .._simulate import simulate
 from ..models import ASHLE, ASHLEState, GrFNN, Lorenz
 from ..models.duet import LORENZ_Y0, DuetField
+
 
 class SimParams(NamedTuple):
     """The traced (continuously changeable) parameters of one block, as arrays."""
@@ -57,13 +59,6 @@ class SimTrace(NamedTuple):
     grfnn_amp: Float[Array, " n"]
 
 
-def rk4_step(field, t, y, x, dt):
-    """One [`nrtjax.RK4`][] step of `field` with the input `x` held over the step (passed
-    as `args`), so a block boundary is invisible: streaming equals one long run."""
-    y1, _, _, _, _ = RK4().step(diffrax.ODETerm(field), t, t + dt, y, x, None, False)
-    return y1
-
-
 def build_field(p: SimParams, freqs: Float[Array, " n"]) -> DuetField:
     """The vector field for parameters `p` and listener frequencies `freqs` (Hz)."""
     ashle = ASHLE(f0=p.f0, lambda1=p.lambda1, lambda2=p.lambda2, gamma=p.gamma,
@@ -92,34 +87,30 @@ def initial_sim_state(f0: float, n: int, dtype) -> SimState:
     )
 
 
-def _advance_impl(state: SimState, p: SimParams, forcing: Complex[Array, " steps"],
-                  t0: Float[Array, ""], dt: Float[Array, ""], freqs: Float[Array, " n"]):
+@eqx.filter_jit
+def advance(state: SimState, p: SimParams, forcing: Complex[Array, " steps"],
+            freqs: Float[Array, " n"], fs: int) -> tuple[SimState, SimTrace]:
+    """One block: `forcing` holds the input sample of each step of `1/fs` s (a zero-order
+    hold, so that a block never needs the next block's first sample and streaming equals
+    one long run). Compiled once per (block length, `fs`, dtype)."""
     field = build_field(p, freqs)
-    y0 = (state.ashle, state.grfnn, state.lorenz)
-
-    def body(carry, kx):
-        y, phase = carry
-        k, x = kx
-        ta = t0 + k * dt
-        y1 = rk4_step(field, ta, y, x, dt)
-        z0, z1 = y[0].z, y1[0].z
-        phase1 = phase + jnp.angle(z1 * jnp.conj(z0))
-        out = (phase1, y1[0].f, jnp.abs(z1), y1[2], field.pulse(y1[1]))
-        return (y1, phase1), out
-
-    steps = jnp.arange(forcing.shape[0], dtype=dt.dtype)
-    (y1, phase1), outs = jax.lax.scan(body, (y0, state.phase), (steps, forcing))
-    drummer, zg, xyz = y1
-    bad = ~(jnp.isfinite(phase1) & jnp.all(jnp.isfinite(xyz)) & jnp.all(jnp.isfinite(zg)))
-    phase1 = eqx.error_if(phase1, bad, "The duet simulation diverged (non-finite state). "
-                          "Lower forcing_gain or the tempo, or raise the engine's fs_sim.")
-    trace = SimTrace(*outs, grfnn_amp=jnp.abs(zg))
-    return SimState(drummer, zg, xyz, phase1), trace
-
-
-advance = eqx.filter_jit(_advance_impl)
-"""`advance(state, params, forcing, t0, dt, freqs) -> (state, trace)`: one block, jitted,
-compiled once per (block length, dtype)."""
+    # The field depends on time only through its input, so each block runs on its own
+    # clock from 0: the Signal's span is then the same static value for every block (an
+    # absolute time would recompile per block). Its last sample, at the block's end, is
+    # never read under the hold.
+    signal = Signal.sampled(jnp.concatenate([forcing, forcing[-1:]]), fs)
+    traj = simulate(field, signal, dt=1 / fs, y0=(state.ashle, state.grfnn, state.lorenz),
+                    input_hold="zero", throw=False)
+    drummer, zg, xyz = traj.ys
+    z = drummer.z
+    phase = state.phase + jnp.cumsum(jnp.angle(z[1:] * jnp.conj(z[:-1])))
+    phase_end = eqx.error_if(phase[-1], ~traj.ok, "The duet simulation diverged (non-finite "
+                             "state). Lower forcing_gain or the tempo, or raise the engine's "
+                             "fs_sim.")
+    trace = SimTrace(phase, drummer.f[1:], jnp.abs(z[1:]), xyz[1:],
+                     jax.vmap(field.pulse)(zg[1:]), grfnn_amp=jnp.abs(zg[-1]))
+    last = jax.tree.map(lambda a: a[-1], (drummer, zg, xyz))
+    return SimState(*last, phase_end), trace
 
 
 def sim_params_from(values: dict, dtype) -> SimParams:

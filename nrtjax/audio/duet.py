@@ -25,8 +25,9 @@ for _ in range(n_blocks):
 ```
 
 The simulation of a block is one jitted call (compiled once per block length, reused
-whatever the parameter values); detection of beats and notes and the synthesis run on the
-host in NumPy. All state is carried in `DuetState` (simulation state, the last eighth
+whatever the parameter values): `nrtjax.simulate` of `nrtjax.models.DuetField` with
+`input_hold="zero"`. Detection of beats and notes and the synthesis run on the host in
+NumPy. All state is carried in `DuetState` (simulation state, the last eighth
 played, the note gate and the audio tails of ringing notes), so streaming in blocks gives
 the same audio as one long block (up to float rounding), and a state may be reused
 (nothing is mutated). `audio_block` is the mix after a soft limiter, never above -1 dBFS.
@@ -228,8 +229,7 @@ class DuetEngine:
         t0 = state.step / self.fs_sim
         x = as_forcing(forcing, n, t0, self.fs_sim, self.dtype)
         p = sim_params_from(params.sim_values(), self.dtype)
-        dt, ta = np.asarray(1.0 / self.fs_sim, self.dtype), np.asarray(t0, self.dtype)
-        sim, trace = advance(state.sim, p, x, ta, dt, np.asarray(self.freqs, self.dtype))
+        sim, trace = advance(state.sim, p, x, np.asarray(self.freqs, self.dtype), self.fs_sim)
         tr = _to_host(state.sim, trace)
         steps = state.step + np.arange(n + 1)
         ts = steps / self.fs_sim

@@ -11,13 +11,16 @@ import numpy as np
 from jaxtyping import Array, Inexact
 
 from .._custom_types import Args, RealScalarLike, Y
-from .._signal import Signal
+from .._signal import HeldInput, Signal
 
 
 class AbstractModel(eqx.Module):
     """A vector field `(t, y, args) -> dy/dt`, so `diffrax.ODETerm(model)` works on it.
 
-    `args` is the input [`nrtjax.Signal`][] (or `None` for no input).
+    `args` is the input [`nrtjax.Signal`][] (or `None` for no input). Under a zero-order
+    hold ([`nrtjax.simulate`][] with `input_hold="zero"`) each step gets instead the
+    step's sample as a `HeldInput`, which reads the same way: `args.evaluate(t)` (or
+    `read_input`, which also casts the value to the state's dtype).
 
     A model whose units are uncoupled (each unit's derivative depends only on its own
     state, the shared input and parameters that broadcast over the units, and the field
@@ -44,11 +47,13 @@ class AbstractModel(eqx.Module):
         """The default initial state (documented per model)."""
 
 
-def read_input(args: Signal | None, t: RealScalarLike, like: Array) -> Inexact[Array, "*channels"]:
-    """The input at time `t` as the complex dtype of `like` (zero without a Signal)."""
+def read_input(args: Signal | HeldInput | None, t: RealScalarLike,
+               like: Array) -> Inexact[Array, "*channels"]:
+    """The input at time `t` as the complex dtype of `like` (zero without a Signal; the
+    held sample under a zero-order hold)."""
     if args is None:
         return jnp.zeros((), dtype=like.dtype)
-    if not isinstance(args, Signal):
+    if not isinstance(args, (Signal, HeldInput)):
         raise TypeError(f"A model's input must be an nrt.Signal or None, got {type(args).__name__}.")
     return args.evaluate(t).astype(like.dtype)
 

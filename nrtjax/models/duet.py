@@ -5,7 +5,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
 from .._dtypes import complex_dtype, to_complex
-from .._signal import Signal
 from ._base import AbstractModel, read_input
 from .ashle import ASHLE, ASHLEState, unit_phasor
 from .grfnn import GrFNN
@@ -31,9 +30,9 @@ class DuetField(AbstractModel):
 
     The state is `(drummer, listener, melodist)`: an [`nrtjax.models.ASHLEState`][], the
     GrFNN layer's complex `(n,)` and the Lorenz `(3,)`. The input is an [`nrtjax.Signal`][]
-    (or `None`), so [`nrtjax.simulate`][] steps it; the duet engine, which streams block by
-    block, passes the input value of the step instead (held over the step, so that a block
-    never needs the next block's first sample).
+    (or `None`), and [`nrtjax.simulate`][] steps it; the duet engine, which streams block by
+    block, steps it with `input_hold="zero"` (each sample held over its step, so that a
+    block never needs the next block's first sample).
     """
 
     ashle: ASHLE
@@ -52,7 +51,7 @@ class DuetField(AbstractModel):
 
     def __call__(self, t, y, args):
         drummer, zg, xyz = y
-        x = read_input(args, t, zg) if args is None or isinstance(args, Signal) else args
+        x = read_input(args, t, zg)
         dzg = self.net(t, zg, None) + self.net.stimulus_term(x, zg)
         drive = to_complex(self.ashle.forcing, zg.dtype) * self.pulse(zg)
         # ASHLE with no input, plus its input terms (the model is linear in the input):
