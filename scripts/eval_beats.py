@@ -25,7 +25,7 @@ means, and lists every file where an nrtjax tracker scores F < 0.5 while madmom 
 F > 0.9.
 
     python scripts/eval_beats.py [--sets valid,test] [--trackers nrtjax,madmom,...]
-        [--limit N] [--corpus DIR] [--out outputs/eval_beats]
+        [--limit N] [--corpus DIR] [--out outputs/eval_beats] [--checkpoint PATH.eqx]
 """
 
 import argparse
@@ -199,8 +199,9 @@ def legacy_items(name: str, cache: Path, seconds: float = 40.0) -> list[dict]:
 # --- trackers in this process -----------------------------------------------------------------
 
 
-def local_trackers(wanted: list[str]) -> dict:
-    """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`."""
+def local_trackers(wanted: list[str], checkpoint: str | None = None) -> dict:
+    """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`; the
+    nrtjax trackers use `checkpoint` (default the shipped network)."""
     out = {}
     if "nrtjax" in wanted or "nrtjax_hmm" in wanted:
         try:
@@ -211,7 +212,7 @@ def local_trackers(wanted: list[str]) -> dict:
             for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
                 if name in wanted:
                     def fn(x, sr, path, decoder=decoder):
-                        r = track_beats(x, sr, decoder=decoder)
+                        r = track_beats(x, sr, decoder=decoder, checkpoint=checkpoint)
                         return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
                     out[name] = fn
     if "previous" in wanted:
@@ -238,6 +239,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most N files a set (0: all)")
     parser.add_argument("--corpus", default="", help="corpus folder (default: the v2 cache)")
     parser.add_argument("--out", default="outputs/eval_beats")
+    parser.add_argument("--checkpoint", default=None,
+                        help="beat network for the nrtjax trackers (default: the shipped one)")
     args = parser.parse_args()
     wanted = [t.strip() for t in args.trackers.split(",") if t.strip()]
     for t in wanted:
@@ -256,7 +259,7 @@ def main() -> None:
     for name in args.sets.split(","):
         items = legacy_items(name, out / "cache") if name in LEGACY else corpus_items(corpus, name)
         sets[name] = items[: args.limit] if args.limit else items
-    local = local_trackers(wanted)
+    local = local_trackers(wanted, args.checkpoint)
     venv = ensure_venv([t for t in wanted if t in VENV_TRACKERS]) if any(
         t in VENV_TRACKERS for t in wanted) else []
     names = [t for t in TRACKERS if t in local or t in venv]
