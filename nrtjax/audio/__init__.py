@@ -24,7 +24,7 @@ from .mix import soft_limit as soft_limit
 from . import beat_eval as beat_eval, features as features, groove as groove
 from . import groove_mix as groove_mix
 from .beat_eval import f_measure as f_measure
-from .drum_events import DrumEvents as DrumEvents, drum_events as drum_events
+from .groove_drums import DrumEvents as DrumEvents, drum_events as drum_events
 from .features import (
     OnsetEnvelope as OnsetEnvelope,
     onset_envelope as onset_envelope,

@@ -51,7 +51,7 @@ from .tcn import (
     locked_frequency as locked_frequency,
     locked_lag as locked_lag,
 )
-from .train import (
+from .training import (
     NonFiniteLossError as NonFiniteLossError,
     TrainState as TrainState,
     init_state as init_state,
