@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
                              input_path, job)
-from nrtjax.audio.drum_events import INSTRUMENTS
+from nrtjax.audio.groove_drums import INSTRUMENTS
 from nrtjax.audio.groove import Groove, extract_groove, extract_groove_network
 from nrtjax.audio.groove_mix import groove_audio_blocks
 from nrtjax.io import atomic_path, save_figure, write_columns, write_csv, write_json

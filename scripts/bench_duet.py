@@ -15,6 +15,7 @@ import time
 import jax
 import numpy as np
 
+from nrtjax._dtypes import complex_dtype
 from nrtjax.audio import _duet_sim
 from nrtjax.audio.duet import DuetEngine, DuetParams
 
@@ -42,7 +43,7 @@ def main() -> None:
         total.append(time.perf_counter() - t0)
     # the jitted simulation alone, on the same block length
     sp = _duet_sim.sim_params_from(params.sim_values(), engine.dtype)
-    x = np.zeros(engine.block_steps(args.block), complex)
+    x = np.zeros(engine.block_steps(args.block), complex_dtype(engine.dtype))
     freqs = np.asarray(engine.freqs, engine.dtype)
     s = state.sim
     for _ in range(n_blocks):

@@ -72,7 +72,7 @@ def public_api() -> list[tuple[str, object]]:
 
 def resolve(path: str):
     """The object at a dotted path, importing the longest module prefix (so that a module
-    shadowed by a same-named function, like `nrtjax.analysis.plv`, is still reachable)."""
+    its package does not import is still reachable)."""
     parts = path.split(".")
     for i in range(len(parts), 0, -1):
         try:

@@ -159,6 +159,21 @@ def test_deterministic_per_seed():
     np.testing.assert_array_equal(i.beats, k.beats)  # the same dynamics
 
 
+def test_float32_engine_under_x64():
+    """`dtype=np.float32` runs with x64 enabled (as in these tests) and stays float32: every
+    model parameter, Lorenz's classical sigma and beta included, takes the engine's dtype."""
+    assert jax.config.read("jax_enable_x64")
+    p = DuetParams(tempo_bpm=110.0)
+    sig = nrt.click_train(100 / 60, 2.0, 200.0)
+    _, st, info = DuetEngine(sr=SR, seed=0, dtype=np.float32).run(p, 2.0, block_seconds=BLOCK,
+                                                                   forcing=sig)
+    assert {str(a.dtype) for a in jax.tree.leaves(st.sim)} == {"float32", "complex64"}
+    assert info.lorenz.dtype == info.pulse_amp.dtype == info.grfnn_amp.dtype == np.float32
+    _, _, ref = DuetEngine(sr=SR, seed=0).run(p, 2.0, block_seconds=BLOCK, forcing=sig)
+    assert len(info.beats) == len(ref.beats) > 2
+    np.testing.assert_allclose(info.beats, ref.beats, atol=2e-3)
+
+
 def test_headroom_and_state_not_mutated(engine):
     p = DuetParams(drum_gain_db=12.0, melody_gain_db=12.0)
     st = engine.init(p)

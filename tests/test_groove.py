@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nrtjax.audio.beat_eval import f_measure
-from nrtjax.audio.drum_events import HAT, KICK, SNARE, drum_events, grid_times
+from nrtjax.audio.groove_drums import HAT, KICK, SNARE, drum_events, grid_times
 from nrtjax.audio.features import onset_envelope
 from nrtjax.audio.groove import _last_beat, align_beats, extract_groove_envelope, subframe_peaks
 from nrtjax.audio.tracking import TrackerSettings, Tracking, periodicity, salience

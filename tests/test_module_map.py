@@ -3,6 +3,7 @@ every `import` statement, including those inside functions), and what `import nr
 (in a fresh interpreter)."""
 
 import ast
+import importlib
 import subprocess
 import sys
 
@@ -73,10 +74,11 @@ def test_module_map(importer, forbidden, why):
 
 def test_import_nrtjax_loads_no_media_and_no_job_layer():
     heavy = ["cv2", "mne", "soundfile", "matplotlib", "librosa", "hydra", "omegaconf", "wandb",
-             "experiments", "nrtjax.audio", "nrtjax.eeg", "nrtjax.video", "nrtjax.plots"]
+             "experiments", "nrtjax.audio", "nrtjax.eeg", "nrtjax.video", "nrtjax.plots",
+             "scipy.signal", "scipy.stats"]
     code = ("import sys, nrtjax, nrtjax.analysis.stability, nrtjax.analysis.modelocking; "
-            f"print(sorted({{m.split('.')[0] if not m.startswith('nrtjax') else m "
-            f"for m in sys.modules}} & set({heavy!r})))")
+            f"print(sorted({{m.split('.')[0] if not m.startswith(('nrtjax', 'scipy.')) "
+            f"else m for m in sys.modules}} & set({heavy!r})))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -85,9 +87,32 @@ def test_import_nrtjax_loads_no_media_and_no_job_layer():
 
 def test_media_subpackages_load_on_first_use():
     code = ("import sys, nrtjax as nrt; assert 'nrtjax.audio' not in sys.modules; "
+            "nrt.beats.decode, nrt.beats.corpus; assert 'soundfile' not in sys.modules; "
             "nrt.audio.load_audio; nrt.analysis.stability.spontaneous_amplitudes; "
             "assert 'soundfile' in sys.modules and nrt.audio is sys.modules['nrtjax.audio']; "
             "print('OK')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=300, check=False)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
+def test_each_subpackage_imports_its_modules_and_no_name_shadows_one():
+    """`nrtjax.X.Y` is the module `nrtjax/X/Y.py`, never a function or class re-exported
+    over it, and every public module is imported by its package's `__init__.py`
+    (`from . import Y as Y`), so that `import nrtjax.X` makes `nrtjax.X.Y` work."""
+    shadowed, not_imported = [], []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        package = _module_name(init)
+        pkg = importlib.import_module(package)
+        modules = sorted(p.stem for p in init.parent.glob("*.py") if p.stem != "__init__")
+        imported = {a.asname or a.name for node in ast.parse(init.read_text()).body
+                    if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module
+                    for a in node.names}
+        for name in modules:
+            module = importlib.import_module(f"{package}.{name}")
+            if getattr(pkg, name) is not module:
+                shadowed.append(f"{package}.{name} is a {type(getattr(pkg, name)).__name__}")
+            if not name.startswith("_") and name not in imported:
+                not_imported.append(f"{package}.{name}")
+    assert not shadowed, "names that hide their module (rename the module):\n" + "\n".join(shadowed)
+    assert not not_imported, "modules their package does not import:\n" + "\n".join(not_imported)

@@ -10,7 +10,7 @@ import pytest
 from nrtjax import make_optimizer
 from nrtjax.surrogate import (TCN, LossWeights, NonFiniteLossError, Surrogate, init_state,
                               load_state, make_step_fn, total_loss, train)
-from nrtjax.surrogate.train import apply_update, sample_batch
+from nrtjax.surrogate.training import apply_update, sample_batch
 
 
 def _data(getkey, n=3, t=96):

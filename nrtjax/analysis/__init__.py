@@ -16,7 +16,7 @@ from .phase import (
     instantaneous_frequency as instantaneous_frequency,
     instantaneous_phase as instantaneous_phase,
 )
-from .plv import plv as plv
+from ._plv import plv as plv
 from .rhythm import (
     asynchronies as asynchronies,
     iti_drift as iti_drift,

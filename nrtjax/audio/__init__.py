@@ -1,5 +1,6 @@
 """Audio in and out: loading, onset features, groove, synthesis, the neural duet."""
 
+from . import io as io
 from .io import AudioError as AudioError, load_audio as load_audio, write_wav as write_wav
 
 # --- duet ---
@@ -22,9 +23,10 @@ from .mix import soft_limit as soft_limit
 
 # --- groove ---
 from . import beat_eval as beat_eval, features as features, groove as groove
-from . import groove_mix as groove_mix
+from . import groove_drums as groove_drums, groove_mix as groove_mix
+from . import resonator as resonator, tracking as tracking
 from .beat_eval import f_measure as f_measure
-from .drum_events import DrumEvents as DrumEvents, drum_events as drum_events
+from .groove_drums import DrumEvents as DrumEvents, drum_events as drum_events
 from .features import (
     OnsetEnvelope as OnsetEnvelope,
     onset_envelope as onset_envelope,

@@ -66,7 +66,9 @@ def build_field(p: SimParams, freqs: Float[Array, " n"]) -> DuetField:
     # eps = 0: the cubic truncation, which saturates any input amplitude (with eps > 0 a
     # strong input drives eps|z|^2 to 1, where the canonical model is undefined).
     net = GrFNN(freqs, alpha=0.0, beta1=-1.0, beta2=0.0, eps=0.0)
-    lorenz = Lorenz(rho=p.rho)
+    # Lorenz takes its dtype from sigma, whose default (10.0) is float64 under x64: the
+    # classical sigma and beta are cast to the engine's dtype, that of the parameters.
+    lorenz = jax.tree.map(lambda a: a.astype(p.rho.dtype), Lorenz(rho=p.rho))
     octs = jnp.log2(freqs / p.f0)
     weights = jnp.exp(-0.5 * (octs / p.pulse_octaves) ** 2)
     return DuetField(ashle, net, lorenz, weights, p.lorenz_rate)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from ..analysis import phase_crossings
-from .drum_events import DrumEvents, drum_events
+from .groove_drums import DrumEvents, drum_events
 from .features import AudioInfo, OnsetEnvelope, iter_audio_blocks, onset_envelope_file
 from .tracking import TrackerSettings, Tracking, track
 

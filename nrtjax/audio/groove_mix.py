@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import synth
-from .drum_events import INSTRUMENTS, DrumEvents
+from .groove_drums import INSTRUMENTS, DrumEvents
 from .features import AudioInfo, iter_audio_blocks
 from .mix import db_to_gain
 

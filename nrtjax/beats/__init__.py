@@ -5,6 +5,18 @@ beat and downbeat activations ([`beat_activation`][]); a decoder turns them into
 ([`track_beats`][]). The trained network ships with nrtjax (`checkpoints/beatnet.eqx`).
 """
 
+from . import (
+    checkpoint as checkpoint,
+    corpus as corpus,
+    data as data,
+    decode as decode,
+    features as features,
+    hmm as hmm,
+    network as network,
+    scores as scores,
+    track as track,
+    train as train,
+)
 from ._types import BeatActivation as BeatActivation, BeatTrack as BeatTrack
 from .checkpoint import (
     SHIPPED as SHIPPED,
@@ -25,7 +37,9 @@ from .train import (
     peak_pick as peak_pick,
 )
 
-__all__ = ["BeatActivation", "BeatTrack", "BeatNet", "BeatBlock", "beat_activation",
+__all__ = ["checkpoint", "corpus", "data", "decode", "features", "hmm", "network", "scores",
+           "track", "train",
+           "BeatActivation", "BeatTrack", "BeatNet", "BeatBlock", "beat_activation",
            "track_beats", "spectrogram", "load_model", "save_model", "model_card", "FPS",
            "SHIPPED", "activation_from_spectrogram", "BeatLossWeights", "make_step_fn",
            "peak_pick"]

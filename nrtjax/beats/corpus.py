@@ -27,8 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nrtjax.audio.beat_eval import grid_delay
-
 
 MMA_LIB = Path("/usr/share/mma/lib")
 MIDI_SOURCES = {  # Debian package -> folder of its MIDI files (game music, MMA's examples)
@@ -163,6 +161,8 @@ def midi_beats(pm) -> tuple[np.ndarray, np.ndarray, float]:
     constant delay from the grid where no note is on the unshifted grid.
 
     **Returns:** `(times, beat_in_bar, shift_s)`."""
+    from nrtjax.audio.beat_eval import grid_delay  # here: nrtjax.audio loads soundfile
+
     beats = np.asarray(pm.get_beats())
     down = np.asarray(pm.get_downbeats())
     onsets = note_onsets(pm)

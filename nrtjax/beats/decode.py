@@ -56,7 +56,7 @@ Large, E. W., Almonte, F. V. & Velasco, M. J. (2010). A canonical model for grad
 frequency neural networks. Physica D 239(12), 905-911.
 """
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -66,11 +66,15 @@ import numpy as np
 from .._signal import Signal
 from .._simulate import simulate
 from ..analysis import resonance_peak
-from ..audio import resonator as rs
-from ..audio.tracking import periodicity
 from ..models import ASHLE, ASHLEState
 from ._types import BeatActivation, BeatTrack
 from .hmm import check_activation
+
+if TYPE_CHECKING:
+    from ..audio import resonator as rs
+
+# nrtjax.audio (the resonator bank, `periodicity`) is imported inside the functions that use
+# it: loading it loads soundfile and SciPy, which `import nrtjax.beats` does not.
 
 
 class OscillatorSettings(NamedTuple):
@@ -128,9 +132,11 @@ class OscillatorSettings(NamedTuple):
     bar_switch: float = 0.01
     bpm_range: tuple[float, float] = (40.0, 240.0)
 
-    def resonator(self) -> rs.ResonatorSettings:
+    def resonator(self) -> "rs.ResonatorSettings":
         """The bank and its read-out as [`nrtjax.audio.resonator.ResonatorSettings`][] (the
         tempo prior of the tracked peak is set per call, around $f^*$)."""
+        from ..audio import resonator as rs
+
         return rs.ResonatorSettings(
             fmin=self.fmin, per_octave=self.per_octave, octaves=self.octaves, alpha=self.alpha,
             harmonic=self.harmonic, prior_f=self.prior_bpm / 60.0, prior_sd=self.level_octaves,
@@ -166,6 +172,9 @@ def global_tempo(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: 
 def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
                 settings: OscillatorSettings) -> np.ndarray:
     """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp`."""
+    from ..audio import resonator as rs
+    from ..audio.tracking import periodicity
+
     freqs = settings.freqs()
     score = np.log(np.asarray(mean_amp) + 1e-12) + np.asarray(rs.log_prior(freqs, settings.prior_bpm / 60.0,
                                                           settings.prior_octaves))
@@ -193,6 +202,8 @@ def _profile_chunk(bank, xs, z0, fps: float):
 def _phase_chunk(bank, motor: ASHLE, xs, z0, peak0, y0: ASHLEState, centre, fps: float,
                  settings: OscillatorSettings):
     """One chunk of GrFNN -> tracked band phasor -> ASHLE, both states carried."""
+    from ..audio import resonator as rs
+
     motor = eqx.tree_at(lambda m: m.f0, motor, jnp.asarray(centre, motor.f0.dtype))
     zs = simulate(bank, Signal.sampled(xs, fps), dt=1.0 / fps, y0=z0).ys
     res = settings.resonator()._replace(prior_f=centre)

@@ -1,5 +1,13 @@
 """nrtjax models: Equinox vector fields `(t, y, args) -> dy/dt`."""
 
+from . import (
+    ashle as ashle,
+    duet as duet,
+    grfnn as grfnn,
+    hopf as hopf,
+    lorenz as lorenz,
+    network as network,
+)
 from ._base import AbstractModel as AbstractModel
 from .ashle import ASHLE as ASHLE, ASHLEState as ASHLEState
 from .duet import DuetField as DuetField

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..audio.drum_events import HAT, INSTRUMENTS, KICK, SNARE, STEPS
+from ..audio.groove_drums import HAT, INSTRUMENTS, KICK, SNARE, STEPS
 
 
 def groove_figure(groove, *, title: str = ""):

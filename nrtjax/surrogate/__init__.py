@@ -2,6 +2,15 @@
 songs, a causal TCN with attention inside ASHLE's physics references (`Surrogate`),
 physics-informed losses, training and metrics."""
 
+from . import (
+    data as data,
+    dataset as dataset,
+    evaluate as evaluate,
+    losses as losses,
+    songs as songs,
+    tcn as tcn,
+    training as training,
+)
 from .data import (
     ASHLE_SETTINGS as ASHLE_SETTINGS,
     forcing_from_envelope as forcing_from_envelope,
@@ -51,7 +60,7 @@ from .tcn import (
     locked_frequency as locked_frequency,
     locked_lag as locked_lag,
 )
-from .train import (
+from .training import (
     NonFiniteLossError as NonFiniteLossError,
     TrainState as TrainState,
     init_state as init_state,

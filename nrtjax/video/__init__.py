@@ -5,6 +5,7 @@ position of the moving mass, generate stimuli with a known rhythm, and turn the 
 into the forcing of the duet's drummer and the register of its melodist.
 """
 
+from . import coupling as coupling, io as io, motion as motion, stimuli as stimuli
 from .coupling import (
     MotionForcing as MotionForcing,
     has_beat as has_beat,
