@@ -62,8 +62,8 @@ def beat_activation(audio: np.ndarray, sr: int, *, checkpoint: str | Path | None
 
 def decode(act: BeatActivation, decoder: str = "oscillator") -> BeatTrack:
     """Beats from an activation with the named decoder (`"oscillator"`: GrFNN + ASHLE,
-    [`decode_oscillator`][nrtjax.beats.decode_oscillator]; `"hmm"`: the bar-pointer HMM,
-    [`decode_hmm`][nrtjax.beats.decode_hmm])."""
+    [`decode_oscillator`][nrtjax.beats.decode.decode_oscillator]; `"hmm"`: the bar-pointer HMM,
+    [`decode_hmm`][nrtjax.beats.hmm.decode_hmm])."""
     if decoder == "oscillator":
         from .decode import decode_oscillator
 
