@@ -31,6 +31,8 @@ store_groups()
 
 # Test hook: raise right after chunk K is written, as a kill would (tests/test_sweep.py).
 FAIL_AFTER_ENV = "NRTJAX_SWEEP_FAIL_AFTER_CHUNK"
+# Tests of Ctrl-C: hold after this chunk (up to a minute), so the signal lands mid-run.
+HOLD_AFTER_ENV = "NRTJAX_SWEEP_HOLD_AFTER_CHUNK"
 
 
 @dataclasses.dataclass
@@ -126,6 +128,7 @@ def run_chunks(run: Run, cfg: Config, flat: dict[str, np.ndarray]) -> dict:
     n_chunks = math.ceil(size / chunk)
     evaluate = nrt.sharded_vmap(member_function(cfg, list(flat)))
     fail_after = os.environ.get(FAIL_AFTER_ENV)
+    hold_after = os.environ.get(HOLD_AFTER_ENV)
     parts, resumed, computed, seconds = [], 0, 0, 0.0
     bar = run.progress(total=size, desc=f"sweep ({jax.device_count()} device(s))")
     for k in range(n_chunks):
@@ -148,6 +151,8 @@ def run_chunks(run: Run, cfg: Config, flat: dict[str, np.ndarray]) -> dict:
         bar.update(hi - lo)
         if fail_after is not None and k == int(fail_after):
             raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: simulated kill after chunk {k}")
+        if hold_after is not None and k == int(hold_after):
+            time.sleep(60.0)
     bar.close()
     out = {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
     return {"out": out, "chunks": n_chunks, "resumed": resumed, "seconds": seconds,
