@@ -157,6 +157,12 @@ def test_last_line_lists_outputs_in_out(tmp_path):
     assert all(Path(p).parent == tmp_path / "g" for p in summary["outputs"].values())
 
 
+def _default_sigint():
+    """A pytest-xdist worker ignores SIGINT, and a child inherits that (Python then installs
+    no KeyboardInterrupt handler): give the job the terminal's default, as a user's has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # --- 6. Ctrl-C: one line, what was kept, the command that resumes; history kept on resume ------
 def test_ctrl_c_says_how_to_resume_and_resume_finishes(tmp_path):
     # The sweep holds after its second chunk (a test setting), so the signal lands mid-run
@@ -167,7 +173,8 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tmp_path):
             "stimulus.fs=20", "chunk_size=1", "wandb.mode=disabled", "resume=run"]
     proc = subprocess.Popen([sys.executable, "-m", "experiments._cli", *args], cwd=tmp_path,
                             env=_env(NRTJAX_PROGRESS="1", **{sweep.HOLD_AFTER_ENV: "1"}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     chunks = tmp_path / ".run.partial" / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(chunks.glob("sweep_chunk_*.npz"))) < 2:
