@@ -8,14 +8,19 @@
 2. A cohort fit of N subjects (one compiled, vmapped program) against N sequential
    single-subject fits (compiled once, reused), both warm, with the fit of `nrtjax fit`:
    a global Sobol design of --starts points, the best --restarts refined by
-   Levenberg-Marquardt for --steps iterations (patience = steps: every run does the
-   same work), taps read from RK4 at 125 Hz.
+   Levenberg-Marquardt for --steps iterations (by default patience = steps: every run
+   does the same work), taps read from RK4 at 125 Hz. With --patience P each run stops
+   after P iterations without gain, as in `nrtjax fit` (--steps 30 --patience 3): the
+   vmapped cohort's loop then runs until its slowest start stops, each sequential fit
+   until its own does. Each timing prints the load average before and after it, since a
+   change of load between the two timings changes their ratio.
 
     .venv/bin/python scripts/bench_fit.py [--subjects 64] [--steps 10] [--duration 20]
-        [--starts 32] [--restarts 1]
+        [--starts 32] [--restarts 1] [--patience P]
 """
 
 import argparse
+import os
 import time
 import warnings
 
@@ -88,29 +93,46 @@ def gradient_cost(data: losses.TapData, duration: float) -> None:
         print(f"    gradient, {name}: {1e3 * g:.1f} ms = {g / forward:.2f}x forward")
 
 
+def _load() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def cohort_vs_sequential(data: losses.TapData, duration: float, steps: int, starts: int,
-                         restarts: int) -> None:
+                         restarts: int, patience: int | None = None) -> None:
     n = data.smt.shape[0]
     res = losses.TapResiduals(duration=duration)
-    kw = dict(params=("lambda1", "lambda2"), restarts=restarts, steps=steps, patience=steps,
-              rtol=0.0, method="lm", starts=starts,
-              start_ranges={"lambda1": (0.5, 20.0), "lambda2": (0.25, 8.0)})
+    # patience=None: every run takes all `steps` (no relative gain asked for, rtol=0).
+    stop = (dict(patience=steps, rtol=0.0) if patience is None
+            else dict(patience=patience, rtol=1e-4))
+    kw = dict(params=("lambda1", "lambda2"), restarts=restarts, steps=steps, method="lm",
+              starts=starts, start_ranges={"lambda1": (0.5, 20.0), "lambda2": (0.25, 8.0)},
+              **stop)
     def fit(d, key):
-        return nrt.fit(nrt.ASHLE(), res, d, key=key, **kw).params
+        return nrt.fit(nrt.ASHLE(), res, d, key=key, **kw)
     def one(i):
         return jax.tree.map(lambda x: x[i:i + 1], data)
-    jax.block_until_ready(fit(data, jr.key(0)))  # compile both programs first
-    jax.block_until_ready(fit(one(0), jr.key(0)))
+    jax.block_until_ready(fit(data, jr.key(0)).params)  # compile both programs first
+    jax.block_until_ready(fit(one(0), jr.key(0)).params)
+    load = [_load()]
     t = time.perf_counter()
-    jax.block_until_ready(fit(data, jr.key(1)))
+    cohort_steps = np.asarray(jax.block_until_ready(fit(data, jr.key(1))).steps_run)
     cohort = time.perf_counter() - t
+    load.append(_load())
     t = time.perf_counter()
-    for i in range(n):
-        jax.block_until_ready(fit(one(i), jr.key(1)))
+    seq_steps = [int(jax.block_until_ready(fit(one(i), jr.key(1))).steps_run[0])
+                 for i in range(n)]
     seq = time.perf_counter() - t
-    print(f"[2] {n}-subject cohort fit ({starts} design points, {restarts} x {steps} LM "
-          f"iterations, 4 trials x {duration:g} s each): "
+    load.append(_load())
+    what = ("every run all of them" if patience is None
+            else f"stop after {patience} without gain")
+    print(f"[2] {n}-subject cohort fit ({starts} design points, {restarts} start(s) x up to "
+          f"{steps} LM iterations, {what}; 4 trials x {duration:g} s each): "
           f"{cohort:.1f} s; {n} sequential fits: {seq:.1f} s; speed-up {seq / cohort:.1f}x")
+    print(f"    LM iterations of the best start per subject: cohort mean "
+          f"{cohort_steps.mean():.1f}, max {cohort_steps.max()}; sequential mean "
+          f"{np.mean(seq_steps):.1f}, max {max(seq_steps)}")
+    print(f"    load average (1/5/15 min) before the cohort {load[0]}, between {load[1]}, "
+          f"after the sequential fits {load[2]}")
 
 
 def main():
@@ -120,6 +142,9 @@ def main():
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--restarts", type=int, default=1)
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop a run after this many LM iterations without gain "
+                             "(default: none, every run takes --steps)")
     parser.add_argument("--skip-cohort", action="store_true")
     parser.add_argument("--skip-gradient", action="store_true")
     args = parser.parse_args()
@@ -130,7 +155,8 @@ def main():
     if not args.skip_gradient:
         gradient_cost(data, args.duration)
     if not args.skip_cohort:
-        cohort_vs_sequential(data, args.duration, args.steps, args.starts, args.restarts)
+        cohort_vs_sequential(data, args.duration, args.steps, args.starts, args.restarts,
+                             args.patience)
 
 
 if __name__ == "__main__":

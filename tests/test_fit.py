@@ -153,6 +153,43 @@ def test_lm_matches_ols_with_gauss_newton_errors():
     assert np.all(out.newton_step < 1e-6)
 
 
+def _exp_residuals(model, d):
+    r = d.y - (jnp.exp(model.a * d.x) + model.b)
+    return r, jnp.ones_like(r)
+
+
+@pytest.mark.parametrize("method, kw", [("lm", dict(steps=40, patience=3, rtol=1e-4)),
+                                        ("adam", dict(steps=400, patience=20,
+                                                      learning_rate=0.2))])
+def test_cohort_refinement_gives_each_subject_its_own_fit(method, kw):
+    """Subjects of a cohort that stop after different numbers of iterations get what a
+    fit of them alone gives (the refinement runs subject by subject: a vmapped loop
+    would run every subject until the slowest stops)."""
+    x = np.linspace(0, 1, 40)
+    truth = [(4.0, 0.0), (0.3, 1.0), (1.0, -0.5), (2.0, 0.2), (3.5, 3.0)]
+    ys = (np.stack([np.exp(a * x) + b for a, b in truth])
+          + np.random.default_rng(0).normal(0, 0.05, (len(truth), 40)))
+    data = XY(jnp.asarray(np.broadcast_to(x, ys.shape).copy()), jnp.asarray(ys))
+
+    def fit(d):
+        return nrt.fit(Line(jnp.asarray(4.0), jnp.asarray(0.0)), _exp_residuals, d,
+                       params=("a", "b"), bounds={"a": (None, None), "b": (None, None)},
+                       key=jr.key(0), restarts=1, method=method, **kw)
+
+    cohort = fit(data)
+    steps = np.asarray(cohort.steps_run)
+    assert len(set(steps.tolist())) >= 4 and steps.max() < kw["steps"]
+    if method == "lm":
+        np.testing.assert_allclose(cohort.params, np.asarray(truth), atol=0.05)
+    for i in range(len(truth)):
+        alone = fit(jax.tree.map(lambda v: v[i:i + 1], data))
+        # The same iterations; LM's central-difference Jacobian (h = 1e-5) turns the
+        # round-off of a different batch shape into up to ~1e-9 in the optimum.
+        assert int(alone.steps_run[0]) == steps[i]
+        np.testing.assert_allclose(alone.params[0], cohort.params[i], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(alone.history[0], cohort.history[i], rtol=1e-6)
+
+
 def test_profile_likelihood_matches_the_linear_model():
     """For y = a x + b the profile over b at fixed a is a least-squares mean: the
     likelihood ratio n log(L(a)/L_hat) in closed form."""

@@ -217,7 +217,12 @@ def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, ste
         return (theta, best[j], hist[j], best, taken[j], jnp.sum(w), hess, grad, plateau, n_best,
                 ends)
 
-    return jax.vmap(subject)(u0, data)
+    # One subject after the other (its restarts vmapped), not all vmapped together: a
+    # vmapped while_loop runs until its slowest member stops and every member pays for
+    # those iterations, so one subject that needs all `steps` would hold up the cohort
+    # (docs/fitting.md, Cost). The global design, where every point costs the same, stays
+    # vmapped over subjects (`_design_loss`).
+    return jax.lax.map(lambda args: subject(*args), (u0, data))
 
 
 @eqx.filter_jit
@@ -338,8 +343,10 @@ def fit(
     subject, taken from different cells of the design where possible, are refined by
     gradient. A loss with narrow basins (ASHLE's tap loss along $\\lambda_1$, see
     docs/fitting.md) needs this: gradient descent from a fixed template stops in
-    whichever basin holds the template. Subjects and restarts are vmapped: a cohort is one compiled
-    program. Gradients go through [`nrtjax.simulate`][] inside `residuals`.
+    whichever basin holds the template. A cohort is one compiled program: the design
+    vmapped over subjects and points, the refinement subject by subject with each
+    subject's restarts vmapped (a vmapped loop runs until its slowest member stops).
+    Gradients go through [`nrtjax.simulate`][] inside `residuals`.
 
     **Arguments:**
 
