@@ -50,9 +50,12 @@ class OptimConfig(_OptimConfig):
     checkpoint_every: int = 500
     patience: int = 0
     max_minutes: float = 0.0
+    # Tempo augmentation: each crop's tempo changed by a factor in [1/(1+s), 1+s] (0: off).
+    stretch: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
+        check_range("optim.stretch", self.stretch, low=0.0, high=1.0)
         check_range("optim.patience", self.patience, low=0)
         check_range("optim.max_minutes", self.max_minutes, low=0.0)
 
@@ -200,12 +203,14 @@ def main(run: Run) -> dict:
     k_model, k_train = jr.split(run.key)
     train, valid, corpus = load_data(cfg)
     o = cfg.optim
-    packed = {k: jnp.asarray(v) for k, v in bdata.pack(train, o.crop).items()}
+    packed = {k: jnp.asarray(v)
+              for k, v in bdata.pack(train, btrain.source_frames(o.crop, o.stretch)).items()}
     model = build_model(cfg, train, k_model)
     optimizer = o.optimizer(decay_mask=btrain.decay_mask)
     state = _train.init_state(model, optimizer, key=k_train)
     weights = btrain.BeatLossWeights(cfg.loss.pos_weight, cfg.loss.downbeat)
-    step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop)
+    step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop,
+                                  stretch=o.stretch)
     card = {"config": dataclasses.asdict(cfg), "corpus": corpus, "fps": FPS,
             "n_parameters": n_params(model)}
     if cfg.init_from:  # a warm start: its own card says what it was trained on, and how long

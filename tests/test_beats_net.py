@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nrtjax import _train
-from nrtjax.beats import BeatNet, features
+from nrtjax.beats import BeatEnsemble, BeatNet, features
 from nrtjax.beats import data as bdata
 from nrtjax.beats import train as btrain
 from nrtjax.beats.checkpoint import load_model, save_model
@@ -178,6 +178,41 @@ def test_pack_and_sample_crops_inside_items(getkey):
     assert set(first.tolist()) <= {0.0} | set(range(120, 126)) | set(range(250, 266))
 
 
+def test_tempo_augmentation_moves_spectrogram_and_beats_together(getkey):
+    """`stretch`: every crop is the source read at frame j r for one rate r per crop, the
+    beats moved to round(k / r) with widened neighbours, the mask where the source is
+    real; rates stay within [1/(1+s), 1+s]."""
+    frames, period, crop, stretch = 900, 23, 200, 0.25
+    beats = np.arange(7, frames, period) / 100.0
+    split = {"x": np.tile(np.arange(frames, dtype=np.float32), (3, 1)),  # the frame index
+             "y": bdata.targets(beats, beats[::4], frames),
+             "offsets": np.array([0, frames]), "names": np.array(["a"])}
+    src = btrain.source_frames(crop, stretch)
+    assert src >= (crop - 1) * (1 + stretch) + 2 and btrain.source_frames(crop) == crop
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(split, src).items()}
+    b = btrain.sample_batch(packed, key=getkey(), batch_size=32, crop=crop, stretch=stretch)
+    x, y, m = (np.asarray(b[k]) for k in ("x", "y", "mask"))
+    assert x.shape == (32, 3, crop) and y.shape == (32, 2, crop) and m.shape == (32, crop)
+    s0, rate = x[:, 0, 0], (x[:, 0, -1] - x[:, 0, 0]) / (crop - 1)
+    assert np.all(rate >= 1 / (1 + stretch) - 1e-5) and np.all(rate <= 1 + stretch + 1e-5)
+    assert rate.max() / rate.min() > 1.2  # the rates vary
+    for i in range(32):
+        np.testing.assert_allclose(x[i, 0], s0[i] + rate[i] * np.arange(crop), atol=1e-3)
+        for row, times in ((0, beats), (1, beats[::4])):
+            k = np.round(times * 100) - s0[i]
+            want = np.zeros(crop)
+            j = np.round(k[(k >= 0) & (k < src)] / rate[i]).astype(int)
+            j = j[j < crop]
+            for shift in (-1, 1):
+                jj = j + shift
+                want[jj[(jj >= 0) & (jj < crop)]] = bdata.WIDEN
+            want[j] = 1.0
+            np.testing.assert_array_equal(y[i, row], want)
+        assert np.all(m[i] == 1.0)
+    plain = btrain.sample_batch(packed, key=getkey(), batch_size=4, crop=crop)
+    assert np.all(np.diff(np.asarray(plain["x"][:, 0]), axis=-1) == 1.0)
+
+
 @pytest.fixture(scope="module")
 def setup():
     """Packed data, an optimizer and one jitted step shared by the training tests (one
@@ -253,6 +288,30 @@ def test_save_and_load_model(getkey, tmp_path):
         load_model(path)
     with pytest.raises(FileNotFoundError, match="train_beats"):
         load_model(tmp_path / "none.eqx")
+
+
+def test_ensemble_averages_its_members(getkey, tmp_path):
+    """A BeatEnsemble's activation is the mean of its networks' sigmoid outputs, each
+    computed alone here (padding by `length` too); it saves, loads and splits back."""
+    nets = [BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, mean=np.arange(6.0) + i,
+                    std=np.ones(6) * (1 + i), dtype=jnp.float64, key=getkey()) for i in range(3)]
+    ens = BeatEnsemble(nets)
+    x = jr.normal(getkey(), (6, 40), jnp.float64)
+    each = [np.asarray(jax.nn.sigmoid(_apply(m, x))) for m in nets]
+    np.testing.assert_allclose(ens.activation(x), np.mean(each, axis=0), rtol=1e-12)
+    padded = jnp.pad(x, ((0, 0), (0, 24)))
+    np.testing.assert_allclose(ens.activation(padded, length=40)[:, :40], np.mean(each, axis=0),
+                               rtol=1e-12)
+    assert ens.n_members == 3 and ens.bands == 6 and ens.receptive_field == nets[0].receptive_field
+    assert bool(eqx.tree_equal(ens.member(1), nets[1]))
+    path = save_model(tmp_path / "e.eqx", ens)
+    back = load_model(path)
+    assert isinstance(back, BeatEnsemble) and bool(eqx.tree_equal(back, ens))
+    with pytest.raises(ValueError, match="at least two"):
+        BeatEnsemble(nets[:1])
+    with pytest.raises(ValueError, match="one shape"):
+        BeatEnsemble([nets[0], BeatNet(bands=6, hidden=5, n_blocks=2, kernel=3, dtype=jnp.float64,
+                                       key=getkey())])
 
 
 def test_extra_corpora_join_the_splits(tmp_path):

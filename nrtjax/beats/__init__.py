@@ -2,7 +2,8 @@
 
 A TCN ([`BeatNet`][]) turns a mel spectrogram at 100 frames/s ([`spectrogram`][]) into
 beat and downbeat activations ([`beat_activation`][]); a decoder turns them into beats
-([`track_beats`][]). The trained network ships with nrtjax (`checkpoints/beatnet.eqx`).
+([`track_beats`][]); several networks can be averaged ([`BeatEnsemble`][]). The trained
+network ships with nrtjax (`checkpoints/beatnet.eqx`).
 """
 
 from . import (
@@ -25,7 +26,7 @@ from .checkpoint import (
     save_model as save_model,
 )
 from .features import FPS as FPS, spectrogram as spectrogram
-from .network import BeatBlock as BeatBlock, BeatNet as BeatNet
+from .network import BeatBlock as BeatBlock, BeatEnsemble as BeatEnsemble, BeatNet as BeatNet
 from .track import (
     activation_from_spectrogram as activation_from_spectrogram,
     beat_activation as beat_activation,
@@ -39,7 +40,7 @@ from .train import (
 
 __all__ = ["checkpoint", "corpus", "data", "decode", "features", "hmm", "network", "scores",
            "track", "train",
-           "BeatActivation", "BeatTrack", "BeatNet", "BeatBlock", "beat_activation",
+           "BeatActivation", "BeatTrack", "BeatNet", "BeatEnsemble", "BeatBlock", "beat_activation",
            "track_beats", "spectrogram", "load_model", "save_model", "model_card", "FPS",
            "SHIPPED", "activation_from_spectrogram", "BeatLossWeights", "make_step_fn",
            "peak_pick"]

@@ -9,21 +9,24 @@ import jax.numpy as jnp
 import jax.random as jr
 
 from ..io import atomic_path, write_json
-from .network import BeatNet
+from .network import HYPERPARAMETERS, BeatEnsemble, BeatNet
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED = CHECKPOINT_DIR / "beatnet.eqx"
 """The beat network shipped with nrtjax (its model card is `beatnet.json` beside it)."""
-MODEL_KEYS = ("bands", "hidden", "n_blocks", "kernel", "dropout", "causal")
+MODEL_KEYS = HYPERPARAMETERS
 
 
-def save_model(path: str | Path, model: BeatNet, *, info: dict | None = None) -> Path:
+def save_model(path: str | Path, model: BeatNet | BeatEnsemble, *,
+               info: dict | None = None) -> Path:
     """Write `model` (`eqx.tree_serialise_leaves`) and a JSON beside it holding its
-    hyperparameters, dtype and `info` (free-form: corpus, metrics, ...), both atomically."""
+    hyperparameters, dtype, number of networks (`n_members`, 1 for a single
+    [`BeatNet`][nrtjax.beats.BeatNet]) and `info` (free-form: corpus, metrics, ...), both
+    atomically."""
     path = Path(path)
-    hyper = {k: getattr(model, k) for k in MODEL_KEYS}
-    write_json(path.with_suffix(".json"), {**(info or {}), "model": hyper,
-                                           "dtype": str(model.inp.weight.dtype)})
+    n = model.n_members if isinstance(model, BeatEnsemble) else 1
+    write_json(path.with_suffix(".json"), {**(info or {}), "model": model.hyperparameters,
+                                           "dtype": str(model.dtype), "n_members": n})
     with atomic_path(path) as tmp:
         eqx.tree_serialise_leaves(tmp, model)
     return path
@@ -39,9 +42,10 @@ def model_card(path: str | Path | None = None) -> dict:
     return json.loads(meta.read_text())
 
 
-def load_model(path: str | Path | None = None) -> BeatNet:
+def load_model(path: str | Path | None = None) -> BeatNet | BeatEnsemble:
     """Load a beat network: the checkpoint shipped with nrtjax, or `path` (a `.eqx` file
-    with its `.json` beside it).
+    with its `.json` beside it). A card with `n_members` > 1 gives a
+    [`BeatEnsemble`][nrtjax.beats.BeatEnsemble].
 
     **Raises:** `FileNotFoundError` or `ValueError` naming the file and the fix.
     """
@@ -53,7 +57,10 @@ def load_model(path: str | Path | None = None) -> BeatNet:
     card = model_card(path)
     try:
         hyper = {k: card["model"][k] for k in MODEL_KEYS}
-        skeleton = BeatNet(**hyper, dtype=jnp.dtype(card["dtype"]), key=jr.key(0))
+        n = int(card.get("n_members", 1))
+        nets = [BeatNet(**hyper, dtype=jnp.dtype(card["dtype"]), key=jr.key(i))
+                for i in range(n)]
+        skeleton = nets[0] if n == 1 else BeatEnsemble(nets)
         return eqx.tree_deserialise_leaves(path, skeleton)
     except (KeyError, TypeError, ValueError, RuntimeError, OSError) as e:
         raise ValueError(f"Cannot read beat network checkpoint {path}: {e}. It does not match "

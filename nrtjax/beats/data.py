@@ -102,8 +102,12 @@ def manifest_hash(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
+WIDEN = 0.5
+"""The target of the two frames beside an annotated beat (its own frame is 1)."""
+
+
 def targets(beats: np.ndarray, downbeats: np.ndarray, frames: int, *, fps: float = FPS,
-            widen: float = 0.5) -> np.ndarray:
+            widen: float = WIDEN) -> np.ndarray:
     """Frame targets, shape `(2, frames)`: row 0 beats, row 1 downbeats. The frame
     nearest each annotation is 1 and its two neighbours `widen` (Böck, Krebs & Widmer
     2016: the annotation's own timing is uncertain by about a frame)."""

@@ -19,11 +19,16 @@ musical audio beat tracking. EUSIPCO. Böck, S. & Davies, M. E. P. (2020). Decon
 analyse, reconstruct: how to improve tempo, beat, and downbeat estimation. ISMIR.
 """
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
+
+HYPERPARAMETERS = ("bands", "hidden", "n_blocks", "kernel", "dropout", "causal")
+"""The settings that define a [`BeatNet`][]'s shape (saved in its checkpoint's card)."""
 
 
 def _padding(kernel: int, dilation: int, causal: bool) -> tuple[int, int]:
@@ -106,6 +111,16 @@ class BeatNet(eqx.Module):
         self.kernel, self.dropout, self.causal = kernel, dropout, causal
 
     @property
+    def hyperparameters(self) -> dict:
+        """`{name: value}` of [`HYPERPARAMETERS`][nrtjax.beats.network.HYPERPARAMETERS]."""
+        return {k: getattr(self, k) for k in HYPERPARAMETERS}
+
+    @property
+    def dtype(self):
+        """The weights' dtype."""
+        return self.inp.weight.dtype
+
+    @property
     def receptive_field(self) -> int:
         """Frames of input that one output frame depends on."""
         return 3 + (self.kernel - 1) * (2 ** self.n_blocks - 1)
@@ -134,3 +149,67 @@ class BeatNet(eqx.Module):
         for block, k in zip(self.blocks, keys):
             h = block(cut(h), key=k, inference=inference)
         return self.head(jax.nn.elu(h))
+
+    def activation(self, x: Float[Array, "bands time"], *, length=None) -> Float[Array, "2 time"]:
+        """The beat and downbeat activations (sigmoid of the logits; inference mode)."""
+        return jax.nn.sigmoid(self(x, length=length, inference=True))
+
+
+class BeatEnsemble(eqx.Module):
+    """Several [`BeatNet`][]s of one shape whose activations are averaged, as madmom
+    averages the activations of its eight networks (Böck, Korzeniowski, Schlüter, Krebs &
+    Widmer 2016): networks trained from different seeds or on different corpora err in
+    different places, and the mean activation is steadier on music none of them heard.
+
+    The members' weights are stacked along a leading axis and run in one vmapped program.
+    """
+
+    members: BeatNet
+    n_members: int = eqx.field(static=True)
+
+    def __init__(self, members: Sequence[BeatNet]):
+        """**Arguments:** `members`, two or more [`BeatNet`][]s with the same
+        hyperparameters and dtype (each keeps its own input normalisation).
+
+        **Raises:** `ValueError` for fewer than two members or members of different
+        shapes.
+        """
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"A BeatEnsemble needs at least two networks, got {len(members)}; "
+                             "use the BeatNet itself.")
+        shapes = {(tuple(m.hyperparameters.values()), m.dtype) for m in members}
+        if len(shapes) != 1:
+            raise ValueError(f"The ensemble's networks differ in {HYPERPARAMETERS} or dtype: "
+                             f"{sorted(map(str, shapes))}; every member must have one shape.")
+        arrays = [eqx.filter(m, eqx.is_array) for m in members]
+        static = eqx.filter(members[0], eqx.is_array, inverse=True)
+        stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *arrays)
+        self.members = eqx.combine(stacked, static)
+        self.n_members = len(members)
+
+    @property
+    def hyperparameters(self) -> dict:
+        """The members' shared [`HYPERPARAMETERS`][nrtjax.beats.network.HYPERPARAMETERS]."""
+        return self.members.hyperparameters
+
+    @property
+    def dtype(self):
+        return self.members.dtype
+
+    @property
+    def bands(self) -> int:
+        return self.members.bands
+
+    @property
+    def receptive_field(self) -> int:
+        return self.members.receptive_field
+
+    def member(self, i: int) -> BeatNet:
+        """The `i`-th network."""
+        return jax.tree_util.tree_map(lambda a: a[i] if eqx.is_array(a) else a, self.members)
+
+    def activation(self, x: Float[Array, "bands time"], *, length=None) -> Float[Array, "2 time"]:
+        """The members' mean activation."""
+        act = eqx.filter_vmap(lambda m: m.activation(x, length=length))(self.members)
+        return jnp.mean(act, axis=0)

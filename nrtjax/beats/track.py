@@ -4,7 +4,6 @@ oscillators or the bar-pointer HMM ([`track_beats`][])."""
 from pathlib import Path
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -12,14 +11,15 @@ from jaxtyping import Array, Float
 from ._types import BeatActivation, BeatTrack
 from .checkpoint import load_model
 from .features import FPS, spectrogram
-from .network import BeatNet
+from .network import BeatEnsemble, BeatNet
 
 DECODERS = ("oscillator", "hmm")
 
 
 @eqx.filter_jit
-def _activations(model: BeatNet, x: Float[Array, "bands time"], length) -> Float[Array, "2 time"]:
-    return jax.nn.sigmoid(model(x, length=length, inference=True))
+def _activations(model: BeatNet | BeatEnsemble, x: Float[Array, "bands time"],
+                 length) -> Float[Array, "2 time"]:
+    return model.activation(x, length=length)
 
 
 def _bucket(frames: int) -> int:
@@ -28,7 +28,7 @@ def _bucket(frames: int) -> int:
     return max(1024, 1 << (int(frames) - 1).bit_length())
 
 
-def activation_from_spectrogram(model: BeatNet, x: np.ndarray) -> BeatActivation:
+def activation_from_spectrogram(model: BeatNet | BeatEnsemble, x: np.ndarray) -> BeatActivation:
     """The network's activations on a spectrogram `(bands, frames)` from
     [`spectrogram`][nrtjax.beats.features.spectrogram]."""
     n = x.shape[1]
@@ -39,7 +39,7 @@ def activation_from_spectrogram(model: BeatNet, x: np.ndarray) -> BeatActivation
 
 
 def beat_activation(audio: np.ndarray, sr: int, *, checkpoint: str | Path | None = None,
-                    model: BeatNet | None = None) -> BeatActivation:
+                    model: BeatNet | BeatEnsemble | None = None) -> BeatActivation:
     """Frame-wise beat and downbeat activations of a recording at 100 frames/s.
 
     **Arguments:**
@@ -48,8 +48,8 @@ def beat_activation(audio: np.ndarray, sr: int, *, checkpoint: str | Path | None
     - `sr`: the sampling rate in Hz.
     - `checkpoint`: a `.eqx` file saved by `nrtjax train_beats` (its `.json` beside it);
         `None` loads the checkpoint shipped with nrtjax.
-    - `model`: an already loaded [`BeatNet`][nrtjax.beats.BeatNet] (then `checkpoint` is
-        ignored).
+    - `model`: an already loaded [`BeatNet`][nrtjax.beats.BeatNet] or
+        [`BeatEnsemble`][nrtjax.beats.BeatEnsemble] (then `checkpoint` is ignored).
 
     **Returns:** a [`BeatActivation`][nrtjax.beats.BeatActivation].
 
@@ -76,7 +76,8 @@ def decode(act: BeatActivation, decoder: str = "oscillator") -> BeatTrack:
 
 
 def track_beats(audio: np.ndarray, sr: int, *, decoder: str = "oscillator",
-                checkpoint: str | Path | None = None, model: BeatNet | None = None) -> BeatTrack:
+                checkpoint: str | Path | None = None,
+                model: BeatNet | BeatEnsemble | None = None) -> BeatTrack:
     """Beats, downbeats and tempo of a recording: [`beat_activation`][] then the decoder.
 
     **Arguments:** as [`beat_activation`][], and `decoder`: `"oscillator"` (default) or

@@ -17,6 +17,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._train import TrainState
+from .data import WIDEN
 from .network import BeatNet
 
 
@@ -35,18 +36,54 @@ def decay_mask(model: BeatNet):
     return eqx.tree_at(lambda m: (m.mean, m.std), mask, (False, False))
 
 
-def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int) -> dict:
+def source_frames(crop: int, stretch: float = 0.0) -> int:
+    """Frames a crop of `crop` frames is read from when its tempo is changed by up to a
+    factor `1 + stretch` ([`sample_batch`][]): pack the training arrays for this length."""
+    return crop if stretch == 0 else int(np.ceil((crop - 1) * (1 + stretch))) + 2
+
+
+def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
+                 stretch: float = 0.0) -> dict:
     """`batch_size` random crops of `crop` frames from packed training arrays
-    ([`pack`][nrtjax.beats.data.pack]), each start drawn uniformly from `data["starts"]`.
+    ([`pack`][nrtjax.beats.data.pack] with [`source_frames`][]`(crop, stretch)`), each
+    start drawn uniformly from `data["starts"]`.
+
+    With `stretch` > 0 each crop's tempo is changed by a factor $r$ drawn log-uniformly
+    from $[1/(1 + s), 1 + s]$, as a different hop size would (Böck & Davies 2020 augment
+    tempo this way): output frame $j$ is the spectrogram linearly interpolated at source
+    frame $j r$, an annotated beat at source frame $k$ moves to frame $\mathrm{round}(k/r)$
+    (its neighbours get [`WIDEN`][nrtjax.beats.data.WIDEN] again), and a frame is
+    scored where both source frames it reads are.
 
     **Returns:** `{"x": (b, bands, crop), "y": (b, 2, crop), "mask": (b, crop)}`.
     """
-    start = data["starts"][jr.randint(key, (batch_size,), 0, data["starts"].shape[0])]
+    ks, kr = jr.split(key)
+    start = data["starts"][jr.randint(ks, (batch_size,), 0, data["starts"].shape[0])]
+    if stretch == 0:
+        def crops(a):
+            return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(a, s, crop, axis=-1))(start)
 
-    def crops(a):
-        return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(a, s, crop, axis=-1))(start)
+        return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": crops(data["mask"])}
+    src = source_frames(crop, stretch)
+    bound = np.log1p(stretch)
+    rate = jnp.exp(jr.uniform(kr, (batch_size,), minval=-bound, maxval=bound))
 
-    return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": crops(data["mask"])}
+    def one(s, r):
+        x, y, m = (jax.lax.dynamic_slice_in_dim(data[k], s, src, axis=-1)
+                   for k in ("x", "y", "mask"))
+        pos = jnp.arange(crop) * r
+        i0 = jnp.floor(pos).astype(jnp.int32)
+        w = (pos - i0).astype(x.dtype)
+        x_new = x[:, i0] * (1 - w)[None, :] + x[:, i0 + 1] * w[None, :]
+        j = jnp.round(jnp.arange(src) / r).astype(jnp.int32)
+        hit = jnp.zeros((2, crop), y.dtype).at[:, j].max((y == 1).astype(y.dtype), mode="drop")
+        near = jnp.maximum(jnp.pad(hit[:, 1:], ((0, 0), (0, 1))),
+                           jnp.pad(hit[:, :-1], ((0, 0), (1, 0))))
+        y_new = jnp.maximum(hit, WIDEN * near)
+        return x_new, y_new, m[i0] * m[i0 + 1]
+
+    x, y, m = jax.vmap(one)(start, rate)
+    return {"x": x, "y": y, "mask": m}
 
 
 def bce_loss(logits: Float[Array, "*b 2 time"], y: Float[Array, "*b 2 time"],
@@ -89,14 +126,14 @@ def apply_update(model: BeatNet, opt_state, batch: dict, optimizer: optax.Gradie
 
 
 def make_step_fn(optimizer: optax.GradientTransformation, weights: BeatLossWeights, *,
-                 batch_size: int, crop: int) -> Callable:
+                 batch_size: int, crop: int, stretch: float = 0.0) -> Callable:
     """The one jitted training step `(state, data) -> (state, loss, parts)` on packed
-    arrays."""
+    arrays (`stretch`: tempo augmentation, see [`sample_batch`][])."""
 
     @eqx.filter_jit
     def step(state: TrainState, data: dict):
         key, kb, kd = jr.split(state.key, 3)
-        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop)
+        batch = sample_batch(data, key=kb, batch_size=batch_size, crop=crop, stretch=stretch)
         model, opt_state, loss, parts = apply_update(state.model, state.opt_state, batch,
                                                      optimizer, weights, key=kd)
         return TrainState(model, opt_state, state.step + 1, jr.key_data(key)), loss, parts
