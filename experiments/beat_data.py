@@ -157,9 +157,10 @@ def ensure_music21(install: bool) -> None:
                                     "into this environment, then rerun.") from None
     from nrtjax.beats.scores import export
 
-    index = export(music21_folder())
-    print(f"nrtjax beat_data: {len(index['written'])} music21 scores as MIDI in "
-          f"{music21_folder()}", file=sys.stderr)
+    folder = music21_folder()
+    index = export(folder)
+    print(f"nrtjax beat_data: {len(index['written'])} music21 scores as MIDI in {folder}",
+          file=sys.stderr)
 
 
 def family_split(family: str, cfg: Config) -> str:
@@ -351,8 +352,7 @@ def write_manifest(cfg: Config, stage: Path, records: dict, rejected: list, seco
                    "beats": "text, one 'time_s beat_in_bar' line a beat; beat_in_bar 1 = downbeat",
                    "convention": "quarter-note beats in x/4 and 2/2; dotted-quarter beats in "
                                  "6/8, 9/8, 12/8 (2, 3, 4 a bar)"},
-        "licences": {p: music21_licence() if p == "music21" else licence(p)
-                     for p in packages},
+        "licences": {p: licence(p) for p in packages},
         "soundfonts": {k: {"path": v[0], "package": v[1]} for k, v in SOUNDFONTS.items()},
         "tools": tool_versions(),
         "config": dataclasses.asdict(cfg),
@@ -361,13 +361,6 @@ def write_manifest(cfg: Config, stage: Path, records: dict, rejected: list, seco
     }
     write_json(stage / "manifest.json", manifest)
     return manifest
-
-
-def music21_licence() -> str:
-    import music21
-
-    return (f"BSD-3-Clause (music21 {music21.__version__}); the corpus's encodings are public "
-            "domain or licensed for use, some non-commercial only (music21/corpus/license.txt)")
 
 
 def tool_versions() -> dict:

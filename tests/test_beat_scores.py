@@ -99,3 +99,12 @@ def test_a_metre_change_or_a_short_piece_is_skipped():
         scores.score_to_midi(s, "x")
     with pytest.raises(ValueError, match="bars"):
         scores.score_to_midi(tune("4/4", 0.0, bars=4), "x")
+
+
+def test_music21_licence_is_the_corpus_sources_licence():
+    """One place for every source's licence: the corpus module gives music21's too."""
+    from nrtjax.beats.corpus import licence
+
+    text = licence("music21")
+    assert text == scores.licence() and music21.__version__ in text
+    assert "BSD-3-Clause" in text and "non-commercial" in text

@@ -465,7 +465,12 @@ _LICENCE_WORDS = (  # free-text copyright files: the licences they name
 
 def licence(package: str) -> str:
     """The licences named in /usr/share/doc/PKG/copyright (its `License:` lines, or the
-    licences a free-text file names), followed by the file's path."""
+    licences a free-text file names), followed by the file's path; for `"music21"` (a
+    PyPI source, not a Debian package) [`nrtjax.beats.scores.licence`][]."""
+    if package == "music21":
+        from .scores import licence as music21_licence
+
+        return music21_licence()
     path = Path("/usr/share/doc") / package / "copyright"
     if not path.exists():
         return f"unknown (no {path})"

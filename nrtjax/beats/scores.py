@@ -155,6 +155,15 @@ def _scores(path: Path):
         yield "", parsed
 
 
+def licence() -> str:
+    """The licence of music21 and of its corpus's encodings (the source's entry in a
+    corpus manifest; [`nrtjax.beats.corpus.licence`][] gives it for `"music21"`)."""
+    import music21
+
+    return (f"BSD-3-Clause (music21 {music21.__version__}); the corpus's encodings are public "
+            "domain or licensed for use, some non-commercial only (music21/corpus/license.txt)")
+
+
 def export(folder: str | Path, *, progress: bool = True) -> dict:
     """Write the chosen scores of music21's corpus as MIDI files under `folder`
     (`COLLECTION/FILE[#k].mid`, each written atomically); a folder with a finished
