@@ -25,7 +25,10 @@ means, and lists every file where an nrtjax tracker scores F < 0.5 while madmom 
 F > 0.9.
 
     python scripts/eval_beats.py [--sets valid,test] [--trackers nrtjax,madmom,...]
-        [--limit N] [--corpus DIR] [--out outputs/eval_beats] [--checkpoint PATH.eqx]
+        [--limit N] [--corpus DIR] [--out outputs/eval_beats] [--checkpoint PATH.eqx[,PATH.eqx...]]
+
+`--checkpoint` names the beat network of the nrtjax trackers (default the shipped one);
+several, comma-separated, are averaged as one `nrtjax.beats.BeatEnsemble`.
 """
 
 import argparse
@@ -201,18 +204,22 @@ def legacy_items(name: str, cache: Path, seconds: float = 40.0) -> list[dict]:
 
 def local_trackers(wanted: list[str], checkpoint: str | None = None) -> dict:
     """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`; the
-    nrtjax trackers use `checkpoint` (default the shipped network)."""
+    nrtjax trackers use `checkpoint` (default the shipped network; comma-separated paths:
+    their ensemble), loaded once."""
     out = {}
     if "nrtjax" in wanted or "nrtjax_hmm" in wanted:
         try:
-            from nrtjax.beats import track_beats
+            from nrtjax.beats import BeatEnsemble, load_model, track_beats
         except ImportError as e:
             print(f"skipping nrtjax, nrtjax_hmm: nrtjax.beats.track_beats is not available ({e})")
         else:
+            paths = checkpoint.split(",") if checkpoint else [None]
+            nets = [load_model(p) for p in paths]
+            model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
             for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
                 if name in wanted:
                     def fn(x, sr, path, decoder=decoder):
-                        r = track_beats(x, sr, decoder=decoder, checkpoint=checkpoint)
+                        r = track_beats(x, sr, decoder=decoder, model=model)
                         return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
                     out[name] = fn
     if "previous" in wanted:
@@ -240,7 +247,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="", help="corpus folder (default: the v2 cache)")
     parser.add_argument("--out", default="outputs/eval_beats")
     parser.add_argument("--checkpoint", default=None,
-                        help="beat network for the nrtjax trackers (default: the shipped one)")
+                        help="beat network for the nrtjax trackers (default: the shipped one); "
+                             "several, comma-separated: their ensemble")
     args = parser.parse_args()
     wanted = [t.strip() for t in args.trackers.split(",") if t.strip()]
     for t in wanted:

@@ -202,6 +202,10 @@ class BeatEnsemble(eqx.Module):
         return self.members.bands
 
     @property
+    def causal(self) -> bool:
+        return self.members.causal
+
+    @property
     def receptive_field(self) -> int:
         return self.members.receptive_field
 
