@@ -330,3 +330,13 @@ def test_extra_corpora_join_the_splits(tmp_path):
     assert card["train_items"] == ["synth000", "synth001", "synthetic-synth000"]
     assert [e["path"] for e in card["extra"]] == [str(b)]
     assert train["x"].shape[1] == train["offsets"][-1] == 3 * 401  # 4 s: 400 frames + 1 (centred)
+
+
+def test_stretch_out_of_range_is_refused():
+    from experiments import train_beats
+    from experiments._job import ConfigError
+
+    assert train_beats.OptimConfig().stretch == 0.0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="optim.stretch"):
+            train_beats.OptimConfig(stretch=bad)
