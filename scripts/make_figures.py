@@ -42,6 +42,7 @@ FIGURES = {
     # output folder of the command on its page, given as --run JOB=DIR.
     "fit_recovery_true_vs_fitted": ("fit_recovery", None, "fit_recovery_true_vs_fitted.png"),
     "fit_recovery_heatmaps": ("fit_recovery", None, "fit_recovery_heatmaps.png"),
+    "fit_posterior_pairs": ("fit", None, "posterior_pairs.png"),
 }
 
 
