@@ -18,7 +18,7 @@ import numpy as np
 import nrtjax as nrt
 from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
                              input_path, job)
-from nrtjax.fitting import data as fitdata, identifiability, losses, profile
+from nrtjax.fitting import ParamSpace, data as fitdata, identifiability, losses, posterior, profile
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
 RATIO_NOTE = (
@@ -38,7 +38,8 @@ class FitSettings:
     lambda2: float = 2.0
     gamma: float = 0.02
     # Global fit: `starts` Sobol points over `start_ranges`, the `restarts` best refined
-    # by `method` (lm: Levenberg-Marquardt; adam: optax Adam at `learning_rate`).
+    # by `method` (lm: Levenberg-Marquardt; adam: optax Adam at `learning_rate`; nuts:
+    # the LM fit, then posterior samples by NUTS, the prior log-uniform on start_ranges).
     starts: int = 256
     start_ranges: dict[str, list[float]] = dataclasses.field(default_factory=lambda: {
         "lambda1": [0.5, 20.0], "lambda2": [0.25, 8.0], "gamma": [0.002, 0.2]})
@@ -60,6 +61,13 @@ class FitSettings:
     # cohort of ~100 identified parameters about 0.1 wrong ones escape the flag.
     profile_factor: float = 1.2
     profile_level: float = 0.999
+    # method=nuts: chains per subject (from the LM optimum), window-adaptation steps, draws
+    # kept per chain, the tree-depth cap, and the central credible interval reported.
+    nuts_chains: int = 4
+    nuts_warmup: int = 300
+    nuts_samples: int = 500
+    nuts_max_depth: int = 8
+    credible: float = 0.95
 
     def check_fit(self):
         for name in ("lambda1", "lambda2", "gamma", "learning_rate", "fs", "window"):
@@ -68,7 +76,14 @@ class FitSettings:
         check_range("starts", self.starts, low=0, high=65536)
         if self.starts and self.restarts > self.starts:
             raise ConfigError(f"restarts={self.restarts} cannot exceed starts={self.starts}.")
-        check_choice("method", self.method, ("lm", "adam"))
+        check_choice("method", self.method, ("lm", "adam", "nuts"))
+        check_range("nuts_chains", self.nuts_chains, low=2, high=64,
+                    hint="R-hat needs at least 2 chains.")
+        check_range("nuts_warmup", self.nuts_warmup, low=10, high=100000)
+        check_range("nuts_samples", self.nuts_samples, low=10, high=100000)
+        check_range("nuts_max_depth", self.nuts_max_depth, low=1, high=12)
+        check_range("credible", self.credible, low=0.0, low_open=True, high=1.0,
+                    high_open=True, hint="a probability, e.g. 0.95.")
         check_choice("integrator", self.integrator, ("rk4", "euler"))
         check_choice("readout", self.readout, ("peak", "phase"))
         check_range("profile_factor", self.profile_factor, low=1.0, low_open=True, high=10.0)
@@ -99,16 +114,20 @@ class Config(FitSettings, BaseConfig):
         if (self.taps is None) == (self.summary is None):
             raise ConfigError("give exactly one of taps=PATH or summary=PATH.")
         self.check_fit()
+        if self.method == "nuts" and self.summary is not None:
+            raise ConfigError("method=nuts samples tap data: give taps=PATH (summary data "
+                              "identify only lambda2/lambda1).")
 
 
 def _fit(cfg: FitSettings, residuals, data, params, key):
+    method = "lm" if cfg.method == "nuts" else cfg.method  # nuts starts at the LM optimum
     template = nrt.ASHLE(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gamma=cfg.gamma)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
         return nrt.fit(template, residuals, data, params=params, key=key,
                        restarts=min(cfg.restarts, cfg.starts) if cfg.starts else cfg.restarts,
                        steps=cfg.steps, patience=cfg.patience,
-                       learning_rate=cfg.learning_rate, method=cfg.method, starts=cfg.starts,
+                       learning_rate=cfg.learning_rate, method=method, starts=cfg.starts,
                        start_ranges={p: tuple(cfg.start_ranges[p]) for p in params}), template
 
 
@@ -116,15 +135,16 @@ def solver_of(name: str):
     return nrt.RK4() if name == "rk4" else diffrax.Euler()
 
 
-def diagnostics(result, prof) -> dict[str, np.ndarray]:
-    """Per-subject convergence and identifiability columns for fitted_params.csv."""
+def diagnostics(result, prof=None) -> dict[str, np.ndarray]:
+    """Per-subject convergence and identifiability columns for fitted_params.csv (the
+    latter only with a profile `prof`)."""
     cols = {"converged": result.converged(), "plateau": np.asarray(result.plateau),
             "newton_step": np.asarray(result.newton_step),
             "grad_norm": np.asarray(result.grad_norm),
             "n_at_best": np.asarray(result.n_at_best),
             "restarts": np.full(result.params.shape[0], result.restart_loss.shape[1]),
             "steps_run": np.asarray(result.steps_run)}
-    for j, name in enumerate(result.names):
+    for j, name in enumerate(result.names if prof is not None else ()):
         cols[f"{name}_identified"] = prof["identified"][:, j]
         cols[f"{name}_lr_low"] = prof["lr_low"][:, j]
         cols[f"{name}_lr_high"] = prof["lr_high"][:, j]
@@ -245,12 +265,13 @@ def fit_taps(cfg: FitSettings, taps: str | Path, out: Path, key) -> dict:
     res = losses.TapResiduals(duration=duration, fs=cfg.fs, solver=solver_of(cfg.integrator),
                               readout=cfg.readout)
     result, template = _fit(cfg, res, cohort.data, tuple(cfg.params), key)
-    prof = profile(template, res, cohort.data, result, factor=cfg.profile_factor,
-                   level=cfg.profile_level)
+    # method=nuts: the posterior says what the data pin down; no profile.
+    prof = None if cfg.method == "nuts" else profile(
+        template, res, cohort.data, result, factor=cfg.profile_factor, level=cfg.profile_level)
     cols = diagnostics(result, prof)
     _write_params(out / "fitted_params.csv", cohort.subjects, result, template, cols)
     report = identifiability(result)
-    for r, j in zip(report, range(len(report))):
+    for r, j in zip(report if prof is not None else (), range(len(report))):
         r["profile"] = {name: {"identified": bool(prof["identified"][j, k]),
                                "lr_low": float(prof["lr_low"][j, k]),
                                "lr_high": float(prof["lr_high"][j, k]),
@@ -267,13 +288,105 @@ def fit_taps(cfg: FitSettings, taps: str | Path, out: Path, key) -> dict:
     rmse = np.sqrt(np.asarray(result.loss))
     per_subject = {s: {name: _cell(v[i]) for name, v in cols.items()}
                    for i, s in enumerate(cohort.subjects)}
-    return {"format": "taps", "n_subjects": len(cohort.subjects), "duration_s": duration,
-            "rmse_ms_mean": float(rmse.mean()), "rmse_ms": rmse.tolist(),
-            "n_converged": int(np.sum(cols["converged"])),
-            "n_identified": {name: int(np.sum(prof["identified"][:, k]))
-                             for k, name in enumerate(result.names)},
-            "n_constrained": [r["n_constrained"] for r in report],
-            "subjects": per_subject, "out": str(out)}
+    metrics = {"format": "taps", "n_subjects": len(cohort.subjects), "duration_s": duration,
+               "rmse_ms_mean": float(rmse.mean()), "rmse_ms": rmse.tolist(),
+               "n_converged": int(np.sum(cols["converged"])),
+               "n_constrained": [r["n_constrained"] for r in report],
+               "subjects": per_subject, "out": str(out)}
+    if prof is not None:
+        metrics["n_identified"] = {name: int(np.sum(prof["identified"][:, k]))
+                                   for k, name in enumerate(result.names)}
+    else:
+        metrics["posterior"] = posterior_samples(cfg, res, cohort, result, template,
+                                                 jr.fold_in(key, 1), out)
+    return metrics
+
+
+def posterior_samples(cfg: FitSettings, res, cohort, result, template, key, out: Path) -> dict:
+    """NUTS on every subject (vmapped over subjects and chains) from the LM optimum;
+    writes posterior.npz, posterior.csv and posterior_pairs.png; returns the checks."""
+    names = tuple(result.names)
+    prior = posterior.LogUniformBox({p: cfg.start_ranges[p] for p in names}, names)
+    space = ParamSpace(names)
+    u_hat = prior.to_u(result.params)
+
+    def subject(k, u0, theta, hess, loss, n_obs, datum):
+        lp = posterior.least_squares_log_posterior(template, res, datum, space, prior)
+        # The mass matrix starts at the Laplace approximation from the LM fit's Hessian.
+        inv_mass = posterior.laplace_least_squares(prior, theta, hess, loss, n_obs)
+        draws = posterior.nuts(lp, u0, k, warmup=cfg.nuts_warmup, samples=cfg.nuts_samples,
+                               chains=cfg.nuts_chains, inverse_mass=inv_mass,
+                               max_depth=cfg.nuts_max_depth)
+        return {**draws, "theta": prior.to_theta(draws["u"])}
+
+    n = len(cohort.subjects)
+    theta_hat = prior.to_theta(u_hat)  # the LM optimum, inside the prior's box
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
+        draws = jax.jit(jax.vmap(subject))(jr.split(key, n), u_hat, theta_hat, result.hessian,
+                                           result.loss, result.n_obs, cohort.data)
+    draws = {k: np.asarray(v) for k, v in draws.items()}
+    theta = draws["theta"]  # (subjects, chains, samples, p)
+    lm = np.asarray(result.params)
+    np.savez(out / "posterior.npz", theta=theta, names=np.array(names),
+             subjects=np.array([str(s) for s in cohort.subjects]), lm=lm,
+             divergent=draws["divergent"], accept=draws["accept"],
+             n_steps=draws["n_steps"], step_size=draws["step_size"],
+             prior_low=np.array([prior.ranges[j][0] for j in range(len(names))]),
+             prior_high=np.array([prior.ranges[j][1] for j in range(len(names))]))
+    rows, checks = [], {}
+    for i, s in enumerate(cohort.subjects):
+        summ = posterior.summarise(theta[i], names, credible=cfg.credible)
+        div = int(draws["divergent"][i].sum())
+        mixed = all(r["rhat"] < RHAT_MAX and r["ess"] >= ESS_MIN for r in summ) and div == 0
+        checks[str(s)] = {"mixed": mixed, "divergences": div,
+                          "max_rhat": max(r["rhat"] for r in summ),
+                          "min_ess": min(r["ess"] for r in summ),
+                          "accept": float(draws["accept"][i].mean())}
+        for j, r in enumerate(summ):
+            rows.append([s, r["param"], float(lm[i, j]), r["mean"], r["median"], r["sd"],
+                         r["ci_low"], r["ci_high"], r["rhat"], r["ess"], div,
+                         "yes" if mixed else "no"])
+    nrt.io.write_csv(out / "posterior.csv",
+                     ["subject", "param", "lm", "mean", "median", "sd", "ci_low", "ci_high",
+                      "rhat", "ess", "divergences", "mixed"], rows)
+    _pairs_figure(out / "posterior_pairs.png", cohort.subjects, theta, lm, names, prior)
+    return {"credible": cfg.credible, "prior": dict(zip(names, prior.ranges)),
+            "n_mixed": int(sum(c["mixed"] for c in checks.values())),
+            "divergences": int(sum(c["divergences"] for c in checks.values())),
+            "subjects": checks}
+
+
+# A subject's chains count as mixed with split R-hat below 1.01 and at least 100 effective
+# draws for every parameter (Vehtari et al. 2021), and no divergent transition.
+RHAT_MAX, ESS_MIN = 1.01, 100
+
+
+def _pairs_figure(path, subjects, theta, lm, names, prior):
+    n = len(subjects)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False,
+                             constrained_layout=True)
+    for i, s in enumerate(subjects):
+        ax = axes[i // cols, i % cols]
+        t = theta[i].reshape(-1, theta.shape[-1])
+        if t.shape[1] >= 2:
+            for c in range(theta.shape[1]):
+                ax.plot(theta[i, c, :, 0], theta[i, c, :, 1], ".", ms=1.5, alpha=0.4,
+                        color=f"C{c}", label=f"chain {c}" if c < 2 else None)
+            ax.plot(lm[i, 0], lm[i, 1], "k+", ms=10, mew=1.5, label="LM optimum")
+            ax.set(xlabel=names[0], ylabel=names[1])
+            ax.locator_params(nbins=4)
+        else:
+            ax.hist(t[:, 0], bins=40, color="C0")
+            ax.axvline(lm[i, 0], color="k", label="LM optimum")
+            ax.set(xlabel=names[0])
+        ax.set_title(str(s), fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    for k in range(n, rows * cols):
+        axes[k // cols, k % cols].axis("off")
+    nrt.io.save_figure(fig, path)
 
 
 def _fit_summary(run: Run, out: Path) -> dict:

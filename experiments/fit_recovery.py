@@ -51,6 +51,9 @@ class Config(FitSettings, BaseConfig):
 
     def __post_init__(self):
         self.check_fit()
+        if self.method == "nuts":
+            raise ConfigError("method=nuts: the recovery study scores the LM fit and its "
+                              "profile flags; use scripts/sbc_fit.py for the posterior.")
         check_range("n_subjects", self.n_subjects, low=1, high=10000)
         for name in ("lambda1_range", "lambda2_range", "smt_ms_range", "jitter_ms_range",
                      "rate_range", "late_start_s"):

@@ -42,6 +42,9 @@ FIGURES = {
     # output folder of the command on its page, given as --run JOB=DIR.
     "fit_recovery_true_vs_fitted": ("fit_recovery", None, "fit_recovery_true_vs_fitted.png"),
     "fit_recovery_heatmaps": ("fit_recovery", None, "fit_recovery_heatmaps.png"),
+    "fit_posterior_pairs": ("fit", None, "posterior_pairs.png"),
+    # Not a job: the output folder of scripts/sbc_fit.py (--run sbc_fit=DIR).
+    "sbc_fit_ranks": ("sbc_fit", None, "sbc_ranks.png"),
 }
 
 
