@@ -157,7 +157,7 @@ def _scores(path: Path):
 
 def licence() -> str:
     """The licence of music21 and of its corpus's encodings (the source's entry in a
-    corpus manifest; [`nrtjax.beats.corpus.licence`][] gives it for `"music21"`)."""
+    corpus manifest; `nrtjax.beats.corpus.licence("music21")` gives it)."""
     import music21
 
     return (f"BSD-3-Clause (music21 {music21.__version__}); the corpus's encodings are public "

@@ -51,7 +51,7 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
     With `stretch` > 0 each crop's tempo is changed by a factor $r$ drawn log-uniformly
     from $[1/(1 + s), 1 + s]$, as a different hop size would (Böck & Davies 2020 augment
     tempo this way): output frame $j$ is the spectrogram linearly interpolated at source
-    frame $j r$, an annotated beat at source frame $k$ moves to frame $\mathrm{round}(k/r)$
+    frame $j r$, an annotated beat at source frame $k$ moves to frame $\\mathrm{round}(k/r)$
     (its neighbours get [`WIDEN`][nrtjax.beats.data.WIDEN] again), and a frame is
     scored where both source frames it reads are.
 
