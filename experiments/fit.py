@@ -18,7 +18,7 @@ import numpy as np
 import nrtjax as nrt
 from experiments._job import (BaseConfig, ConfigError, Run, check_choice, check_range,
                              input_path, job)
-from nrtjax.fitting import ParamSpace, data as fitdata, identifiability, losses, posterior, profile
+from nrtjax.fitting import data as fitdata, identifiability, losses, posterior, profile
 
 COLUMNS = ("lambda1", "lambda2", "gamma")
 RATIO_NOTE = (
@@ -307,33 +307,20 @@ def posterior_samples(cfg: FitSettings, res, cohort, result, template, key, out:
     writes posterior.npz, posterior.csv and posterior_pairs.png; returns the checks."""
     names = tuple(result.names)
     prior = posterior.LogUniformBox({p: cfg.start_ranges[p] for p in names}, names)
-    space = ParamSpace(names)
-    u_hat = prior.to_u(result.params)
-
-    def subject(k, u0, theta, hess, loss, n_obs, datum):
-        lp = posterior.least_squares_log_posterior(template, res, datum, space, prior)
-        # The mass matrix starts at the Laplace approximation from the LM fit's Hessian.
-        inv_mass = posterior.laplace_least_squares(prior, theta, hess, loss, n_obs)
-        draws = posterior.nuts(lp, u0, k, warmup=cfg.nuts_warmup, samples=cfg.nuts_samples,
-                               chains=cfg.nuts_chains, inverse_mass=inv_mass,
-                               max_depth=cfg.nuts_max_depth)
-        return {**draws, "theta": prior.to_theta(draws["u"])}
-
-    n = len(cohort.subjects)
-    theta_hat = prior.to_theta(u_hat)  # the LM optimum, inside the prior's box
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Complex dtype support in Diffrax")
-        draws = jax.jit(jax.vmap(subject))(jr.split(key, n), u_hat, theta_hat, result.hessian,
-                                           result.loss, result.n_obs, cohort.data)
+        draws = posterior.sample_fits(template, res, cohort.data, result, prior, key,
+                                      warmup=cfg.nuts_warmup, samples=cfg.nuts_samples,
+                                      chains=cfg.nuts_chains, max_depth=cfg.nuts_max_depth)
     draws = {k: np.asarray(v) for k, v in draws.items()}
     theta = draws["theta"]  # (subjects, chains, samples, p)
     lm = np.asarray(result.params)
-    np.savez(out / "posterior.npz", theta=theta, names=np.array(names),
-             subjects=np.array([str(s) for s in cohort.subjects]), lm=lm,
-             divergent=draws["divergent"], accept=draws["accept"],
-             n_steps=draws["n_steps"], step_size=draws["step_size"],
-             prior_low=np.array([prior.ranges[j][0] for j in range(len(names))]),
-             prior_high=np.array([prior.ranges[j][1] for j in range(len(names))]))
+    nrt.io.write_npz(out / "posterior.npz", theta=theta, names=np.array(names),
+                     subjects=np.array([str(s) for s in cohort.subjects]), lm=lm,
+                     divergent=draws["divergent"], accept=draws["accept"],
+                     n_steps=draws["n_steps"], step_size=draws["step_size"],
+                     prior_low=np.array([lo for lo, _ in prior.ranges]),
+                     prior_high=np.array([hi for _, hi in prior.ranges]))
     rows, checks = [], {}
     for i, s in enumerate(cohort.subjects):
         summ = posterior.summarise(theta[i], names, credible=cfg.credible)

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import stats
 
 import nrtjax as nrt
-from nrtjax.fitting import ParamSpace, data as fitdata, losses, posterior, synthetic
+from nrtjax.fitting import data as fitdata, losses, posterior, synthetic
 
 NAMES = ("lambda1", "lambda2")
 
@@ -97,21 +97,10 @@ def main() -> None:
                   start_ranges=ranges, restarts=2, method="lm", steps=30, patience=3)
 
     prior = posterior.LogUniformBox(ranges, NAMES)
-    space = ParamSpace(NAMES)
-    u_hat = prior.to_u(fit.params)
-
-    def one(k, u0, theta, hess, loss, n_obs, datum):
-        lp = posterior.least_squares_log_posterior(template, res, datum, space, prior)
-        inv_mass = posterior.laplace_least_squares(prior, theta, hess, loss, n_obs)
-        draws = posterior.nuts(lp, u0, k, warmup=args.warmup, samples=args.samples,
-                               chains=args.chains, inverse_mass=inv_mass,
-                               max_depth=args.max_depth)
-        return {**draws, "theta": prior.to_theta(draws["u"])}
-
     print(f"sbc_fit: NUTS, {args.chains} chains x ({args.warmup} + {args.samples}) per replicate")
-    draws = jax.jit(jax.vmap(one))(jr.split(key_post, len(truth)), u_hat,
-                                   prior.to_theta(u_hat), fit.hessian, fit.loss, fit.n_obs,
-                                   taps.data)
+    draws = posterior.sample_fits(template, res, taps.data, fit, prior, key_post,
+                                  warmup=args.warmup, samples=args.samples, chains=args.chains,
+                                  max_depth=args.max_depth)
     draws = {k: np.asarray(v) for k, v in draws.items()}
     theta = draws["theta"]  # (replicates, chains, samples, p)
     flat = theta.reshape(len(truth), -1, len(NAMES))
@@ -166,7 +155,7 @@ def main() -> None:
                     "divergences": int(draws["divergent"].sum()),
                     "accept_mean": float(draws["accept"].mean()),
                     "wall_s": time.time() - t0, "cpu_s": time.process_time() - c0})
-    (out / "sbc_summary.json").write_text(json.dumps(summary, indent=2))
+    nrt.io.write_json(out / "sbc_summary.json", summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "args"}, indent=1))
 
 
