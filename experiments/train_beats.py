@@ -19,7 +19,7 @@ from nrtjax.beats import checkpoint as ckpt_io  # noqa: E402
 from nrtjax.beats import data as bdata  # noqa: E402
 from nrtjax.beats import train as btrain  # noqa: E402
 from nrtjax.beats.features import FEATURES_ID, FPS, N_BANDS  # noqa: E402
-from nrtjax.beats.network import BeatNet  # noqa: E402
+from nrtjax.beats.network import HYPERPARAMETERS, BeatNet  # noqa: E402
 from nrtjax.io import write_json  # noqa: E402
 
 
@@ -113,8 +113,11 @@ def build_model(cfg: Config, train: dict, key) -> BeatNet:
     m = cfg.model
     if cfg.init_from:
         model = ckpt_io.load_model(cfg.init_from)
-        want = {k: getattr(m, k) for k in ckpt_io.MODEL_KEYS if k != "bands"}
-        have = {k: getattr(model, k) for k in want}
+        if not isinstance(model, BeatNet):
+            raise ConfigError(f"init_from={cfg.init_from} is an ensemble of "
+                              f"{model.n_members} networks; start from one network's .eqx.")
+        want = {k: getattr(m, k) for k in HYPERPARAMETERS if k != "bands"}
+        have = {k: model.hyperparameters[k] for k in want}
         if want != have:
             raise ConfigError(f"init_from={cfg.init_from} has model settings {have}, the config "
                               f"{want}; set model.* to match it.")

@@ -340,3 +340,24 @@ def test_stretch_out_of_range_is_refused():
     for bad in (-0.1, 1.5):
         with pytest.raises(ConfigError, match="optim.stretch"):
             train_beats.OptimConfig(stretch=bad)
+
+
+def test_init_from_checks_the_checkpoint(getkey, tmp_path):
+    """`train_beats init_from=PATH`: a network of other settings, or an ensemble, is
+    refused with the fix; a matching one is the start."""
+    from experiments import train_beats
+    from experiments._job import ConfigError
+
+    def net():
+        return BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, key=getkey())
+
+    one = save_model(tmp_path / "one.eqx", net())
+    ens = save_model(tmp_path / "ens.eqx", BeatEnsemble([net(), net()]))
+    model = train_beats.ModelConfig(hidden=4, n_blocks=2, kernel=3)
+    cfg = train_beats.Config(corpus="x", init_from=str(one), model=model)
+    assert isinstance(train_beats.build_model(cfg, {}, getkey()), BeatNet)
+    with pytest.raises(ConfigError, match="model settings"):
+        train_beats.build_model(train_beats.Config(corpus="x", init_from=str(one)), {}, getkey())
+    with pytest.raises(ConfigError, match="ensemble of 2"):
+        train_beats.build_model(train_beats.Config(corpus="x", init_from=str(ens), model=model),
+                                {}, getkey())

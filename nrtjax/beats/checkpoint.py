@@ -14,7 +14,6 @@ from .network import HYPERPARAMETERS, BeatEnsemble, BeatNet
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED = CHECKPOINT_DIR / "beatnet.eqx"
 """The beat network shipped with nrtjax (its model card is `beatnet.json` beside it)."""
-MODEL_KEYS = HYPERPARAMETERS
 
 
 def save_model(path: str | Path, model: BeatNet | BeatEnsemble, *,
@@ -56,7 +55,7 @@ def load_model(path: str | Path | None = None) -> BeatNet | BeatEnsemble:
                                 "model.")
     card = model_card(path)
     try:
-        hyper = {k: card["model"][k] for k in MODEL_KEYS}
+        hyper = {k: card["model"][k] for k in HYPERPARAMETERS}
         n = int(card.get("n_members", 1))
         nets = [BeatNet(**hyper, dtype=jnp.dtype(card["dtype"]), key=jr.key(i))
                 for i in range(n)]
