@@ -30,6 +30,7 @@ class ModelConfig:
     kernel: int = 5
     dropout: float = 0.1
     causal: bool = False
+    tempo_bins: int = 0   # a tempo head over this many log-spaced tempi (0: none; 80: 24 per octave)
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -39,6 +40,8 @@ class ModelConfig:
         if self.kernel % 2 == 0:
             raise ConfigError(f"model.kernel={self.kernel} must be odd.")
         check_range("model.dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        if self.tempo_bins != 0:
+            check_range("model.tempo_bins", self.tempo_bins, low=2, high=1000)
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"model.dtype={self.dtype!r}: choose float32 or float64.")
 
@@ -64,10 +67,12 @@ class OptimConfig(_OptimConfig):
 class LossConfig:
     pos_weight: float = 1.0
     downbeat: float = 1.0
+    tempo: float = 0.1   # the tempo head's cross-entropy (model.tempo_bins > 0)
 
     def __post_init__(self):
         check_range("loss.pos_weight", self.pos_weight, low=0.0, low_open=True)
         check_range("loss.downbeat", self.downbeat, low=0.0)
+        check_range("loss.tempo", self.tempo, low=0.0)
 
 
 @dataclasses.dataclass
@@ -124,7 +129,8 @@ def build_model(cfg: Config, train: dict, key) -> BeatNet:
         return model
     x = train["x"].astype(np.float64)
     return BeatNet(bands=N_BANDS, hidden=m.hidden, n_blocks=m.n_blocks, kernel=m.kernel,
-                   dropout=m.dropout, causal=m.causal, mean=x.mean(axis=1),
+                   dropout=m.dropout, causal=m.causal, tempo_bins=m.tempo_bins,
+                   mean=x.mean(axis=1),
                    std=x.std(axis=1) + 1e-3, dtype=jnp.dtype(m.dtype), key=key)
 
 
@@ -170,7 +176,10 @@ class Selection:
         self.run.log({f"valid_{k}": v for k, v in metrics.items()}, step=step)
         b = self.state["best"]
         print(f"train_beats: step {step}: valid loss {metrics['loss']:.4f}, F(peaks) "
-              f"{metrics['f_peak']:.3f}; best step {b['step']} F {b['f_peak']:.3f}", flush=True)
+              f"{metrics['f_peak']:.3f}"
+              + (f", tempo Acc1 {metrics['tempo_acc1']:.3f} Acc2 {metrics['tempo_acc2']:.3f}"
+                 if "tempo_acc1" in metrics else "")
+              + f"; best step {b['step']} F {b['f_peak']:.3f}", flush=True)
         o = self.cfg.optim
         stale = (step - b["step"]) // o.checkpoint_every
         if o.patience and stale >= o.patience:
@@ -211,7 +220,7 @@ def main(run: Run) -> dict:
     model = build_model(cfg, train, k_model)
     optimizer = o.optimizer(decay_mask=btrain.decay_mask)
     state = _train.init_state(model, optimizer, key=k_train)
-    weights = btrain.BeatLossWeights(cfg.loss.pos_weight, cfg.loss.downbeat)
+    weights = btrain.BeatLossWeights(cfg.loss.pos_weight, cfg.loss.downbeat, cfg.loss.tempo)
     step_fn = btrain.make_step_fn(optimizer, weights, batch_size=o.batch_size, crop=o.crop,
                                   stretch=o.stretch)
     card = {"config": dataclasses.asdict(cfg), "corpus": corpus, "fps": FPS,

@@ -82,7 +82,8 @@ def main() -> None:
         card.pop("model", None)
         save_model(SHIPPED, BeatEnsemble([load_model(src) for src in srcs]), info=card)
     act = activation_from_spectrogram(load_model(), fixed_input())
-    write_npz(EXPECTED, beat=act.beat, downbeat=act.downbeat)
+    tempo = {} if act.tempo is None else {"tempo": act.tempo}
+    write_npz(EXPECTED, beat=act.beat, downbeat=act.downbeat, **tempo)
     print(f"shipped {', '.join(map(str, srcs))} -> {SHIPPED} ({SHIPPED.stat().st_size / 1024:.0f} KiB); scores: "
           f"{sorted(scores)}; reference activation -> {EXPECTED}")
 

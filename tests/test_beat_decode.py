@@ -124,6 +124,35 @@ def test_the_downbeat_activation_picks_the_metrical_level(decoder):
         assert flat.tempo_bpm == pytest.approx(160, rel=0.03)
 
 
+def _tempo_head(bpm, bins=80, sd=0.05):
+    from nrtjax.beats.network import tempo_grid
+
+    p = np.exp(-0.5 * (np.log2(tempo_grid(bins) / bpm) / sd) ** 2)
+    return p / p.sum()
+
+
+@pytest.mark.parametrize("decoder", sorted(DECODERS))
+def test_the_tempo_head_picks_the_metrical_level(decoder):
+    """Pulses every 0.5 s, every other one weaker (0.6), no downbeats: beats at 120 BPM,
+    or at 60 on the strong pulses. The network's tempo head decides between the levels;
+    with w_T = 0 (the default) the decoder ignores it."""
+    strong = np.arange(0.5, 30, 1.0)
+    act = activation(strong, [], 30.5, extra=strong[:-1] + 0.5, extra_height=0.6)
+    act = act._replace(downbeat=np.zeros(act.beat.size))
+    pulses = np.sort(np.concatenate([strong, strong[:-1] + 0.5]))
+    on = {"oscillator": OscillatorSettings(tempo_weight=0.5),
+          "hmm": HMMSettings(tempo_weight=1.0)}[decoder]
+    off = {"oscillator": OscillatorSettings(), "hmm": HMMSettings()}[decoder]  # default: off
+    for bpm, want in ((60, strong), (120, pulses)):
+        track = DECODERS[decoder](act._replace(tempo=_tempo_head(bpm)), settings=on)
+        assert track.tempo_bpm == pytest.approx(bpm, rel=0.03), bpm
+        assert f_measure(want, track.beats) >= 0.99, bpm
+        plain = DECODERS[decoder](act._replace(tempo=_tempo_head(bpm)), settings=off)
+        np.testing.assert_array_equal(plain.beats, DECODERS[decoder](act, settings=on).beats)
+    with pytest.raises(ValueError, match="tempo"):
+        DECODERS[decoder](act._replace(tempo=np.full(80, np.nan)))
+
+
 def test_hmm_tolerance_keeps_narrow_peaks_at_their_level():
     # Peaks one to three frames wide (as the network's) at 90 BPM, no downbeat evidence:
     # observed frame by frame, the slow level's longer beat regions pay for frames near

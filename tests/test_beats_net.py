@@ -1,6 +1,8 @@
 """The beat network's features, the TCN, its targets and loss, and its training (resume,
 NaN stop), against references written here."""
 
+import json
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -13,6 +15,7 @@ from nrtjax.beats import BeatEnsemble, BeatNet, features
 from nrtjax.beats import data as bdata
 from nrtjax.beats import train as btrain
 from nrtjax.beats.checkpoint import load_model, save_model
+from nrtjax.beats.network import tempo_grid, tempo_log_prior
 
 
 # --- features ---------------------------------------------------------------------------
@@ -361,3 +364,140 @@ def test_init_from_checks_the_checkpoint(getkey, tmp_path):
     with pytest.raises(ConfigError, match="ensemble of 2"):
         train_beats.build_model(train_beats.Config(corpus="x", init_from=str(ens), model=model),
                                 {}, getkey())
+
+
+# --- the tempo head ---------------------------------------------------------------------
+
+
+def test_tempo_head_shapes_padding_and_grid(getkey):
+    """The tempo head pools the features over the real frames only: a padded input with
+    `length` gives the tempo logits of the unpadded input; a network without the head
+    gives None, and its beat output is the plain `__call__`'s."""
+    model = _net(getkey, tempo_bins=8)
+    x = jr.normal(getkey(), (6, 50), jnp.float64)
+    logits, tempo = model.forward(x)
+    assert logits.shape == (2, 50) and tempo.shape == (8,)
+    np.testing.assert_allclose(logits, _apply(model, x), atol=1e-12)
+    padded = jnp.concatenate([x, jnp.full((6, 30), 7.0)], axis=1)
+    _, tempo_padded = model.forward(padded, length=50)
+    np.testing.assert_allclose(tempo_padded, tempo, atol=1e-12)
+    act, probs = model.outputs(x)
+    np.testing.assert_allclose(probs, jax.nn.softmax(tempo), atol=1e-12)
+    np.testing.assert_allclose(act, model.activation(x), atol=1e-12)
+    assert _net(getkey).forward(x)[1] is None and _net(getkey).outputs(x)[1] is None
+    grid = tempo_grid(80)
+    assert grid[0] == pytest.approx(30.0) and grid[-1] == pytest.approx(300.0)
+    np.testing.assert_allclose(np.diff(np.log2(grid)), np.log2(10) / 79)
+    with pytest.raises(ValueError, match="tempo_bins"):
+        _net(getkey, tempo_bins=1)
+
+
+def test_tempo_log_prior_interpolates_in_log_tempo():
+    grid = tempo_grid(5)
+    p = np.array([0.1, 0.4, 1e-6, 0.3, 0.2])
+    np.testing.assert_allclose(tempo_log_prior(p, grid), np.log([0.1, 0.4, 1e-3, 0.3, 0.2]))
+    mid = np.sqrt(grid[0] * grid[1])  # halfway in log tempo
+    assert tempo_log_prior(p, [mid])[0] == pytest.approx(0.5 * (np.log(0.1) + np.log(0.4)))
+    assert tempo_log_prior(p, [10.0, 1000.0]).tolist() == pytest.approx(np.log([0.1, 0.2]))
+
+
+def test_local_tempo_and_the_crops_tempo_target(getkey):
+    """`local_tempo` is 60 fps over the interval between the beats around each frame (0
+    outside them); a crop's target is the median over its frames where at least half of
+    them have one, times the crop's rate r under tempo augmentation."""
+    frames = 700
+    idx = np.concatenate([np.arange(50, 300, 25), np.arange(300, 551, 50)])
+    y = bdata.targets(idx / 100, idx[:0], frames)
+    t = bdata.local_tempo(y)
+    assert np.all(t[:50] == 0) and np.all(t[550:] == 0)
+    np.testing.assert_allclose(t[50:300], 240.0)
+    np.testing.assert_allclose(t[300:550], 120.0)
+    split = {"x": np.tile(np.arange(frames, dtype=np.float32), (3, 1)), "y": y,
+             "offsets": np.array([0, frames]), "names": np.array(["a"])}
+
+    def oracle(tempo):
+        known = tempo[tempo > 0]
+        return float(np.median(known)) if known.size >= 0.5 * tempo.size else 0.0
+
+    crop = 150
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(split, crop).items()}
+    b = btrain.sample_batch(packed, key=getkey(), batch_size=64, crop=crop)
+    starts = np.asarray(b["x"][:, 0, 0]).astype(int)
+    want = [oracle(t[s:s + crop]) for s in starts]
+    np.testing.assert_allclose(np.asarray(b["tempo"]), want, rtol=1e-6)
+    assert {0.0, 120.0, 240.0} <= set(np.round(want).tolist())  # all three kinds were drawn
+    stretch = 0.3
+    packed = {k: jnp.asarray(v)
+              for k, v in bdata.pack(split, btrain.source_frames(crop, stretch)).items()}
+    b = btrain.sample_batch(packed, key=getkey(), batch_size=64, crop=crop, stretch=stretch)
+    x = np.asarray(b["x"][:, 0])
+    for i in range(64):
+        rate = (x[i, -1] - x[i, 0]) / (crop - 1)
+        src = np.floor(x[i] + 1e-4).astype(int)
+        assert float(b["tempo"][i]) == pytest.approx(oracle(t[src]) * rate, rel=1e-3)
+
+
+def test_tempo_target_and_loss():
+    grid = tempo_grid(80)
+    bpm = jnp.asarray([grid[10], 100.0, 0.0, 400.0])
+    target = np.asarray(btrain.tempo_target(bpm, grid))
+    np.testing.assert_allclose(target[:2].sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(target[2:] == 0)  # no tempo, or outside the grid: no target
+    assert np.argmax(target[0]) == 10 and target[0, 9] == pytest.approx(target[0, 11])
+    sd = btrain.TEMPO_SIGMA_OCTAVES
+    assert target[0, 11] / target[0, 10] == pytest.approx(
+        np.exp(-0.5 * (np.log2(grid[11] / grid[10]) / sd) ** 2))
+    logits = np.random.default_rng(0).normal(size=(4, 80))
+    logq = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    want = np.mean([-np.sum(target[i] * logq[i]) for i in range(2)])
+    assert float(btrain.tempo_loss(jnp.asarray(logits), bpm, grid)) == pytest.approx(want)
+    assert float(btrain.tempo_loss(jnp.asarray(logits), jnp.zeros(4), grid)) == 0.0
+    assert btrain.tempo_accuracy(101.0, 100.0) == (True, True)
+    assert btrain.tempo_accuracy(199.0, 100.0) == (False, True)
+    assert btrain.tempo_accuracy(150.0, 100.0) == (False, False)
+
+
+def test_training_with_a_tempo_head(getkey, tmp_path):
+    """The tempo head trains with the beats (its loss falls on items of two tempi),
+    saves and loads (a card from before the head loads as no head), and an ensemble
+    averages its members' tempo probabilities."""
+    rng = np.random.default_rng(3)
+    xs, ys = [], []
+    for period in (25, 50, 25, 50):
+        x = rng.normal(size=(6, 400)).astype(np.float32)
+        beats = np.arange(10, 400, period)
+        x[:, beats] += 3.0
+        xs.append(x)
+        ys.append(bdata.targets(beats / 100, beats[::4] / 100, 400))
+    split = {"x": np.concatenate(xs, 1), "y": np.concatenate(ys, 1),
+             "offsets": np.arange(5) * 400, "names": np.array(list("abcd"))}
+    packed = {k: jnp.asarray(v) for k, v in bdata.pack(split, crop=200).items()}
+    weights = btrain.BeatLossWeights(tempo=1.0)
+    opt = _train.make_optimizer(lr=1e-2, total_steps=60, warmup_steps=2, weight_decay=0.0,
+                                clip_norm=1.0, decay_mask=btrain.decay_mask)
+    fn = btrain.make_step_fn(opt, weights, batch_size=4, crop=200)
+    model = BeatNet(bands=6, hidden=6, n_blocks=2, kernel=3, dropout=0.0, tempo_bins=40,
+                    key=getkey())
+    batch = btrain.sample_batch(packed, key=getkey(), batch_size=8, crop=200)
+    tempo = eqx.filter_jit(lambda m: btrain.batch_loss(m, batch, weights, key=None)[1]["tempo"])
+    before = float(tempo(model))
+    state, _ = _train.train(_train.init_state(model, opt, key=getkey()), packed, fn, steps=60,
+                            progress=False)
+    assert float(tempo(state.model)) < 0.5 * before
+    metrics = btrain.evaluate(state.model, split, weights, fps=100.0, bucket=100)
+    assert {"loss_tempo", "tempo_acc1", "tempo_acc2"} <= set(metrics)
+    path = save_model(tmp_path / "t.eqx", state.model)
+    assert bool(eqx.tree_equal(load_model(path), state.model))
+    plain = BeatNet(bands=6, hidden=4, n_blocks=2, kernel=3, key=getkey())
+    path = save_model(tmp_path / "p.eqx", plain)
+    card = json.loads((tmp_path / "p.json").read_text())
+    del card["model"]["tempo_bins"]
+    (tmp_path / "p.json").write_text(json.dumps(card))
+    assert load_model(path).tempo is None
+    other = BeatNet(bands=6, hidden=6, n_blocks=2, kernel=3, dropout=0.0, tempo_bins=40,
+                    key=getkey())
+    ens = BeatEnsemble([state.model, other])
+    x = jnp.asarray(split["x"][:, :300])
+    _, p = ens.outputs(x)
+    np.testing.assert_allclose(p, 0.5 * (state.model.outputs(x)[1] + other.outputs(x)[1]),
+                               rtol=1e-5)

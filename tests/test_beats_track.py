@@ -38,6 +38,9 @@ def test_shipped_checkpoint_gives_the_fixed_activation():
     with np.load(EXPECTED, allow_pickle=False) as f:
         np.testing.assert_allclose(act.beat, f["beat"], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(act.downbeat, f["downbeat"], rtol=1e-4, atol=1e-5)
+        assert (act.tempo is None) == ("tempo" not in f.files)
+        if act.tempo is not None:  # the tempo head's probabilities
+            np.testing.assert_allclose(act.tempo, f["tempo"], rtol=1e-4, atol=1e-6)
     assert act.fps == FPS
 
 

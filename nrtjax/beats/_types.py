@@ -14,11 +14,16 @@ class BeatActivation(NamedTuple):
     - `downbeat`: shape `(frames,)`, the probability that a downbeat (a bar's first beat)
       falls in each frame, in [0, 1]; a downbeat frame is also a beat frame.
     - `fps`: frames per second; frame `i` is centred at `i / fps` seconds.
+    - `tempo`: optional, shape `(bins,)`: a network's probabilities of the recording's
+      tempo over [`tempo_grid`][nrtjax.beats.network.tempo_grid]`(bins)` BPM (its tempo
+      head; `None` when the network has none). The oscillator decoder uses it as a prior
+      on the tempo.
     """
 
     beat: np.ndarray
     downbeat: np.ndarray
     fps: float
+    tempo: np.ndarray | None = None
 
 
 class BeatTrack(NamedTuple):

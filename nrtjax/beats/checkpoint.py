@@ -55,7 +55,9 @@ def load_model(path: str | Path | None = None) -> BeatNet | BeatEnsemble:
                                 "model.")
     card = model_card(path)
     try:
-        hyper = {k: card["model"][k] for k in HYPERPARAMETERS}
+        # Cards written before the tempo head existed have no tempo_bins: no head.
+        hyper = {k: card["model"][k] if k != "tempo_bins" else card["model"].get(k, 0)
+                 for k in HYPERPARAMETERS}
         n = int(card.get("n_members", 1))
         nets = [BeatNet(**hyper, dtype=jnp.dtype(card["dtype"]), key=jr.key(i))
                 for i in range(n)]

@@ -175,14 +175,26 @@ def cached_split(items: list[CorpusItem], split: str, cache_dir: str | Path, tag
             "offsets": offsets, "names": np.asarray([it.name for it in chosen])}
 
 
+def local_tempo(y: np.ndarray, fps: float = FPS) -> np.ndarray:
+    """The annotated tempo (BPM) at every frame of one item's targets `y` `(2, frames)`:
+    60 fps over the interval between the annotated beats (frames where `y[0]` is 1) around
+    it; 0 before the first beat, after the last and where there are no beats."""
+    idx = np.flatnonzero(y[0] == 1.0)
+    out = np.zeros(y.shape[1], np.float32)
+    for a, b in zip(idx[:-1], idx[1:]):
+        out[a:b] = 60.0 * fps / (b - a)
+    return out
+
+
 def pack(split: dict[str, np.ndarray], crop: int) -> dict[str, np.ndarray]:
     """Training arrays for random crops of `crop` frames: items shorter than a crop are
     padded with silent, unscored frames; `starts` lists every frame at which a crop fits
     inside one item, so a uniform draw from it weights items by their length.
 
-    **Returns:** `{"x": (bands, T'), "y": (2, T'), "mask": (T',), "starts": (n,)}`.
+    **Returns:** `{"x": (bands, T'), "y": (2, T'), "mask": (T',), "tempo": (T',),
+    "starts": (n,)}` (`tempo`: [`local_tempo`][] of each item, 0 on padding).
     """
-    xs, ys, ms, starts = [], [], [], []
+    xs, ys, ms, ts, starts = [], [], [], [], []
     at = 0
     off = split["offsets"]
     for i in range(off.size - 1):
@@ -193,7 +205,9 @@ def pack(split: dict[str, np.ndarray], crop: int) -> dict[str, np.ndarray]:
         xs.append(np.pad(x, ((0, 0), (0, pad))))
         ys.append(np.pad(y, ((0, 0), (0, pad))))
         ms.append(np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)]))
+        ts.append(np.pad(local_tempo(y), (0, pad)))
         starts.append(at + np.arange(n + pad - crop + 1))
         at += n + pad
     return {"x": np.concatenate(xs, axis=1), "y": np.concatenate(ys, axis=1),
-            "mask": np.concatenate(ms), "starts": np.concatenate(starts).astype(np.int32)}
+            "mask": np.concatenate(ms), "tempo": np.concatenate(ts),
+            "starts": np.concatenate(starts).astype(np.int32)}

@@ -14,8 +14,10 @@
    beat of compound meters being the dotted quarter), i.e. its autocorrelation at lag
    $m/f$ is high. The tempo score is
    $$S(f) = \\log A(f) + w_R \\log R_a(f) + w_d \\log \\max_m R_d(f/m)
-   - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2,$$
-   and the global tempo $f^*$ is its maximum. (The level must resonate itself: crediting
+   - \\tfrac12 \\log_2^2(f/f_p) / \\sigma_p^2 + w_T \\log p_T(f),$$
+   and the global tempo $f^*$ is its maximum; $p_T$ is the network's tempo head (the
+   activation's `tempo`, when it has one; [`tempo_log_prior`][nrtjax.beats.network.tempo_log_prior]),
+   offline only. (The level must resonate itself: crediting
    it with its octave's amplitude, $A(f) + h A(2f)$ as the tracked salience of step 2
    does, gives $3F/2$ the eighth notes of a compound meter, at $3F$, and 6/8 at 60 BPM
    came out at 90 BPM.)
@@ -87,6 +89,9 @@ class OscillatorSettings(NamedTuple):
     - `prior_bpm`, `prior_octaves`: the log-normal tempo preference $f_p$, $\\sigma_p$.
     - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
     - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
+    - `tempo_weight`: $w_T$, the weight of the network's tempo head in $S$ (offline,
+        for activations that carry one; 0, off, by default: on held-out music the
+        head's prior lowered F, see the beat-tracking guide).
     - `downbeat_drive`: the bank and the lag estimate hear $a + c\\,d$ with this $c$ (a
         downbeat is a beat: it marks which pulses of an ambiguous activation are beats).
     - `level_octaves`: s.d. of the band around the global tempo that the tracked peak
@@ -115,6 +120,7 @@ class OscillatorSettings(NamedTuple):
     acf_weight: float = 1.0
     acf_harmonics: int = 1
     downbeat_weight: float = 1.0
+    tempo_weight: float = 0.0
     meters: tuple[int, ...] = (2, 3, 4)
     downbeat_drive: float = 1.0
     level_octaves: float = 0.3
@@ -159,19 +165,20 @@ class OscillatorSettings(NamedTuple):
 
 
 def global_tempo(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
-                 settings: OscillatorSettings) -> float:
+                 settings: OscillatorSettings, tempo: np.ndarray | None = None) -> float:
     """The global tempo $f^*$ (Hz): the maximum of the tempo score $S(f)$ (module
     docstring) over `bpm_range`, interpolated between grid points."""
     freqs = settings.freqs()
-    score = tempo_score(mean_amp, beat, down, fps, settings)
+    score = tempo_score(mean_amp, beat, down, fps, settings, tempo)
     lo, hi = settings.bpm_range[0] / 60.0, settings.bpm_range[1] / 60.0
     score = np.where((freqs >= lo) & (freqs <= hi), score, -np.inf)
     return float(resonance_peak(jnp.asarray(freqs), jnp.asarray(np.exp(score - score.max()))))
 
 
 def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
-                settings: OscillatorSettings) -> np.ndarray:
-    """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp`."""
+                settings: OscillatorSettings, tempo: np.ndarray | None = None) -> np.ndarray:
+    """$S(f)$ on the bank's grid from its time-averaged amplitude `mean_amp` (`tempo`:
+    the tempo head's probabilities, or `None`)."""
     from ..audio import resonator as rs
     from ..audio.tracking import periodicity
 
@@ -185,6 +192,10 @@ def tempo_score(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: f
         bar = np.max([periodicity(down, fps, freqs / m, harmonics=1) for m in settings.meters],
                      axis=0)
         score = score + settings.downbeat_weight * np.log(np.maximum(bar, 1e-2))
+    if tempo is not None and settings.tempo_weight > 0:
+        from .network import tempo_log_prior
+
+        score = score + settings.tempo_weight * tempo_log_prior(tempo, 60.0 * freqs)
     return score
 
 
@@ -396,7 +407,8 @@ def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = Osc
     if beat.max() < settings.threshold:
         return BeatTrack(np.zeros(0), np.zeros(0), float("nan"), "oscillator")
     drive = beat + settings.downbeat_drive * down
-    centre = global_tempo(mean_amplitude(drive, fps, settings), beat, down, fps, settings)
+    centre = global_tempo(mean_amplitude(drive, fps, settings), beat, down, fps, settings,
+                          act.tempo)
     start = min(int(settings.lock_s * fps), beat.size // 2)
     zf, _ = motor_pass(drive, fps, centre, settings)
     v = zf / np.maximum(np.abs(zf), 1e-300) * lag_phasor(zf, drive, start)

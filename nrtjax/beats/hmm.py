@@ -66,6 +66,9 @@ class HMMSettings:
     - `correct`: move each beat to the activation's maximum within its beat region.
     - `threshold`: decode only from the first to the last frame whose beat activation
         exceeds this (0: the whole activation); no beats are reported outside.
+    - `tempo_weight`: $w_T$: where the activation carries the network's tempo head
+        $p_T$, every beat at interval $\\omega_j$ is weighted by $p_T(\\omega_j)^{w_T}$
+        (added to the tempo transition into $j$; 0, the default: the head is not used).
     - `tolerance`: the observations are the activations' maxima over this many frames
         either side (the network's training targets mark a beat's frame and its
         neighbours: an activation peak places the beat only to within a frame).
@@ -82,6 +85,7 @@ class HMMSettings:
     correct: bool = True
     threshold: float = 0.05
     tolerance: int = 1
+    tempo_weight: float = 0.0
 
     def __post_init__(self):
         if not (0 < self.min_bpm < self.max_bpm):
@@ -90,6 +94,8 @@ class HMMSettings:
                 or not 0 <= self.transition_threshold < 1):
             raise ValueError("Need num_tempi >= 1, transition_lambda > 0, "
                              "0 <= transition_threshold < 1 and observation_lambda > 1.")
+        if self.tempo_weight < 0:
+            raise ValueError(f"tempo_weight must be >= 0, got {self.tempo_weight}.")
         if self.tolerance < 0:
             raise ValueError(f"tolerance must be >= 0 frames, got {self.tolerance}.")
         if not self.beats_per_bar or any(int(m) < 1 for m in self.beats_per_bar):
@@ -229,6 +235,11 @@ def decode_hmm(act: BeatActivation, *, settings: HMMSettings = HMMSettings()) ->
     intervals = beat_intervals(fps, settings)
     log_trans = tempo_transitions(intervals, settings.transition_lambda,
                                   settings.transition_threshold)
+    if act.tempo is not None and settings.tempo_weight > 0:
+        from .network import tempo_log_prior
+
+        log_trans = log_trans + settings.tempo_weight * tempo_log_prior(
+            act.tempo, 60.0 * fps / intervals)[None, :]
     use_down = settings.use_downbeat and float(down.max()) > 0
     above = np.flatnonzero(beat > settings.threshold)
     if above.size < 2:
@@ -277,7 +288,8 @@ def _beat_frames(space: BarPointer, path: np.ndarray, act: np.ndarray | None) ->
 
 
 def check_activation(act: BeatActivation) -> tuple[np.ndarray, np.ndarray, float]:
-    """The activation as float64 arrays, checked: same length, finite, in [0, 1]."""
+    """The activation as float64 arrays, checked: same length, finite, in [0, 1]; the
+    tempo probabilities, if any, a finite non-negative vector of at least 2 bins."""
     beat = np.asarray(act.beat, np.float64).reshape(-1)
     down = np.asarray(act.downbeat, np.float64).reshape(-1)
     fps = float(act.fps)
@@ -293,4 +305,10 @@ def check_activation(act: BeatActivation) -> tuple[np.ndarray, np.ndarray, float
         if x.min() < 0 or x.max() > 1:
             raise ValueError(f"BeatActivation.{name} must be a probability in [0, 1], got values "
                              f"in [{x.min():.3g}, {x.max():.3g}] (apply the sigmoid first).")
+    if act.tempo is not None:
+        t = np.asarray(act.tempo, np.float64)
+        if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or t.min() < 0:
+            raise ValueError(f"BeatActivation.tempo must be the tempo head's probabilities, a "
+                             f"finite non-negative vector of >= 2 bins, got shape {t.shape}; "
+                             "pass tempo=None for an activation without one.")
     return beat, down, fps

@@ -8,7 +8,11 @@ difference over time stacked below it (the spectral flux that marks onsets). A k
 convolution maps the `2 bands` channels to `hidden`, then `n_blocks` residual blocks with
 dilations $1, 2, 4, \\ldots, 2^{n-1}$ (each: dilated convolution, ELU, dropout, 1x1
 convolution, plus the block's input), and a 1x1 head gives two logits per frame, beat and
-downbeat. Non-causal by default (each block's convolution is centred); `causal=True` pads
+downbeat. With `tempo_bins` > 0 a tempo head (Böck, Davies & Knees 2019) averages the
+last block's features over the whole input and maps them to logits over `tempo_bins`
+tempi log-spaced over [`TEMPO_RANGE_BPM`][nrtjax.beats.network.TEMPO_RANGE_BPM]
+([`tempo_grid`][]): a global read of the metrical level that the frame-wise beat output,
+which sees about 10 s, cannot give. Non-causal by default (each block's convolution is centred); `causal=True` pads
 on the left only, so the output at frame $t$ sees frames $\\le t$ (for streaming).
 
 The receptive field is $3 + (k - 1)(2^n - 1)$ frames ($k$ the kernel): with $k = 5$ and
@@ -17,6 +21,8 @@ $n = 8$, 1023 frames, about 10 s.
 **References:** Davies, M. E. P. & Böck, S. (2019). Temporal convolutional networks for
 musical audio beat tracking. EUSIPCO. Böck, S. & Davies, M. E. P. (2020). Deconstruct,
 analyse, reconstruct: how to improve tempo, beat, and downbeat estimation. ISMIR.
+Böck, S., Davies, M. E. P. & Knees, P. (2019). Multi-task learning of tempo and beat:
+learning one to improve the other. ISMIR.
 """
 
 from collections.abc import Sequence
@@ -25,10 +31,33 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
+from numpy.typing import ArrayLike
 from jaxtyping import Array, Float, PRNGKeyArray
 
-HYPERPARAMETERS = ("bands", "hidden", "n_blocks", "kernel", "dropout", "causal")
+HYPERPARAMETERS = ("bands", "hidden", "n_blocks", "kernel", "dropout", "causal", "tempo_bins")
 """The settings that define a [`BeatNet`][]'s shape (saved in its checkpoint's card)."""
+
+TEMPO_RANGE_BPM = (30.0, 300.0)
+"""The slowest and fastest tempo of the tempo head's grid (beats per minute)."""
+
+
+def tempo_grid(bins: int) -> np.ndarray:
+    """The tempo head's `bins` tempi (BPM), log-spaced over
+    [`TEMPO_RANGE_BPM`][nrtjax.beats.network.TEMPO_RANGE_BPM] (80 bins: 24 per octave)."""
+    if bins < 2:
+        raise ValueError(f"A tempo grid needs at least 2 bins, got {bins}.")
+    return np.geomspace(*TEMPO_RANGE_BPM, bins)
+
+
+def tempo_log_prior(tempo: ArrayLike, bpm: ArrayLike, floor: float = 1e-3) -> np.ndarray:
+    """$\\log p$ of the tempo head's probabilities `tempo` (over
+    [`tempo_grid`][]`(tempo.size)`), linearly interpolated in $\\log$ tempo at `bpm`
+    (held at the grid's ends outside it), each bin's probability floored at `floor`
+    (a confident head never rules a tempo out)."""
+    grid = np.log2(tempo_grid(np.size(tempo)))
+    logp = np.log(np.maximum(np.asarray(tempo, np.float64), floor))
+    return np.interp(np.log2(np.asarray(bpm, np.float64)), grid, logp)
 
 
 def _padding(kernel: int, dilation: int, causal: bool) -> tuple[int, int]:
@@ -61,23 +90,27 @@ class BeatBlock(eqx.Module):
 
 class BeatNet(eqx.Module):
     """Spectrogram -> beat and downbeat logits, shape `(2, time)` (row 0 beat, row 1
-    downbeat); `jax.nn.sigmoid` of them are the activations."""
+    downbeat); `jax.nn.sigmoid` of them are the activations. With a tempo head,
+    [`forward`][nrtjax.beats.network.BeatNet.forward] also gives logits over
+    [`tempo_grid`][]`(tempo_bins)`."""
 
     mean: Float[Array, " bands"]
     std: Float[Array, " bands"]
     inp: eqx.nn.Conv1d
     blocks: list[BeatBlock]
     head: eqx.nn.Conv1d
+    tempo: eqx.nn.Linear | None
     bands: int = eqx.field(static=True)
     hidden: int = eqx.field(static=True)
     n_blocks: int = eqx.field(static=True)
     kernel: int = eqx.field(static=True)
     dropout: float = eqx.field(static=True)
     causal: bool = eqx.field(static=True)
+    tempo_bins: int = eqx.field(static=True)
 
     def __init__(self, *, bands: int, hidden: int = 32, n_blocks: int = 8, kernel: int = 5,
-                 dropout: float = 0.1, causal: bool = False, mean=None, std=None, dtype=None,
-                 key: PRNGKeyArray):
+                 dropout: float = 0.1, causal: bool = False, tempo_bins: int = 0, mean=None,
+                 std=None, dtype=None, key: PRNGKeyArray):
         """**Arguments:**
 
         - `bands`: spectrogram bands (input rows).
@@ -86,6 +119,8 @@ class BeatNet(eqx.Module):
         - `kernel`: odd kernel size of the dilated convolutions.
         - `dropout`: dropout rate inside the blocks (training only).
         - `causal`: left-padded convolutions (output $t$ sees input $\\le t$).
+        - `tempo_bins`: size of the tempo head's grid ([`tempo_grid`][]); 0 for no
+            tempo head.
         - `mean`, `std`: per-band input normalisation, shape `(bands,)` (default 0 and 1).
         - `key`: PRNG key for the initial weights.
         """
@@ -96,6 +131,8 @@ class BeatNet(eqx.Module):
                              ">= 1.")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout} must lie in [0, 1).")
+        if tempo_bins != 0 and tempo_bins < 2:
+            raise ValueError(f"tempo_bins={tempo_bins}: use 0 (no tempo head) or >= 2.")
         dtype = jnp.float32 if dtype is None else dtype
         keys = jr.split(key, n_blocks + 2)
         self.mean = jnp.zeros(bands, dtype) if mean is None else jnp.asarray(mean, dtype)
@@ -107,8 +144,11 @@ class BeatNet(eqx.Module):
         self.blocks = [BeatBlock(hidden, kernel, 2 ** i, dropout, causal=causal, dtype=dtype,
                                  key=keys[i + 1]) for i in range(n_blocks)]
         self.head = eqx.nn.Conv1d(hidden, 2, 1, dtype=dtype, key=keys[-1])
+        self.tempo = (eqx.nn.Linear(hidden, tempo_bins, dtype=dtype, key=jr.fold_in(key, 1))
+                      if tempo_bins else None)
         self.bands, self.hidden, self.n_blocks = bands, hidden, n_blocks
         self.kernel, self.dropout, self.causal = kernel, dropout, causal
+        self.tempo_bins = int(tempo_bins)
 
     @property
     def hyperparameters(self) -> dict:
@@ -135,6 +175,26 @@ class BeatNet(eqx.Module):
 
         **Returns:** the beat and downbeat logits.
         """
+        return self.head(jax.nn.elu(self._features(x, length, key, inference)))
+
+    def forward(self, x: Float[Array, "bands time"], *, length=None,
+                key: PRNGKeyArray | None = None, inference: bool = True
+                ) -> tuple[Float[Array, "2 time"], Float[Array, " tempo_bins"] | None]:
+        """The beat and downbeat logits (as `__call__`) and the tempo head's logits over
+        [`tempo_grid`][]`(tempo_bins)` (`None` without a tempo head), from one pass. The
+        tempo head averages the features over the first `length` frames (all by
+        default)."""
+        h = jax.nn.elu(self._features(x, length, key, inference))
+        if self.tempo is None:
+            return self.head(h), None
+        if length is None:
+            pooled = jnp.mean(h, axis=-1)
+        else:
+            real = (jnp.arange(h.shape[-1]) < length).astype(h.dtype)
+            pooled = h @ real / jnp.maximum(jnp.sum(real), 1.0)
+        return self.head(h), self.tempo(pooled)
+
+    def _features(self, x, length, key, inference):
         mean = jax.lax.stop_gradient(self.mean)[:, None]
         std = jax.lax.stop_gradient(self.std)[:, None]
         z = (x.astype(self.inp.weight.dtype) - mean) / std
@@ -148,11 +208,18 @@ class BeatNet(eqx.Module):
         keys = [None] * self.n_blocks if key is None else list(jr.split(key, self.n_blocks))
         for block, k in zip(self.blocks, keys):
             h = block(cut(h), key=k, inference=inference)
-        return self.head(jax.nn.elu(h))
+        return h
 
     def activation(self, x: Float[Array, "bands time"], *, length=None) -> Float[Array, "2 time"]:
         """The beat and downbeat activations (sigmoid of the logits; inference mode)."""
         return jax.nn.sigmoid(self(x, length=length, inference=True))
+
+    def outputs(self, x: Float[Array, "bands time"], *, length=None
+                ) -> tuple[Float[Array, "2 time"], Float[Array, " tempo_bins"] | None]:
+        """The activations and the tempo head's probabilities over
+        [`tempo_grid`][]`(tempo_bins)` (`None` without a tempo head), inference mode."""
+        logits, tempo = self.forward(x, length=length, inference=True)
+        return jax.nn.sigmoid(logits), None if tempo is None else jax.nn.softmax(tempo)
 
 
 class BeatEnsemble(eqx.Module):
@@ -213,7 +280,17 @@ class BeatEnsemble(eqx.Module):
         """The `i`-th network."""
         return jax.tree_util.tree_map(lambda a: a[i] if eqx.is_array(a) else a, self.members)
 
+    @property
+    def tempo_bins(self) -> int:
+        return self.members.tempo_bins
+
     def activation(self, x: Float[Array, "bands time"], *, length=None) -> Float[Array, "2 time"]:
         """The members' mean activation."""
         act = eqx.filter_vmap(lambda m: m.activation(x, length=length))(self.members)
         return jnp.mean(act, axis=0)
+
+    def outputs(self, x: Float[Array, "bands time"], *, length=None
+                ) -> tuple[Float[Array, "2 time"], Float[Array, " tempo_bins"] | None]:
+        """The members' mean activation and mean tempo probabilities."""
+        act, tempo = eqx.filter_vmap(lambda m: m.outputs(x, length=length))(self.members)
+        return jnp.mean(act, axis=0), None if tempo is None else jnp.mean(tempo, axis=0)

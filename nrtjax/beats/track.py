@@ -17,9 +17,8 @@ DECODERS = ("oscillator", "hmm")
 
 
 @eqx.filter_jit
-def _activations(model: BeatNet | BeatEnsemble, x: Float[Array, "bands time"],
-                 length) -> Float[Array, "2 time"]:
-    return model.activation(x, length=length)
+def _activations(model: BeatNet | BeatEnsemble, x: Float[Array, "bands time"], length):
+    return model.outputs(x, length=length)
 
 
 def _bucket(frames: int) -> int:
@@ -29,13 +28,15 @@ def _bucket(frames: int) -> int:
 
 
 def activation_from_spectrogram(model: BeatNet | BeatEnsemble, x: np.ndarray) -> BeatActivation:
-    """The network's activations on a spectrogram `(bands, frames)` from
-    [`spectrogram`][nrtjax.beats.features.spectrogram]."""
+    """The network's activations (and its tempo head's probabilities, if it has one) on
+    a spectrogram `(bands, frames)` from [`spectrogram`][nrtjax.beats.features.spectrogram]."""
     n = x.shape[1]
     padded = np.zeros((x.shape[0], _bucket(n)), np.float32)
     padded[:, :n] = x
-    act = np.asarray(_activations(model, jnp.asarray(padded), jnp.asarray(n)), np.float64)[:, :n]
-    return BeatActivation(act[0], act[1], FPS)
+    act, tempo = _activations(model, jnp.asarray(padded), jnp.asarray(n))
+    act = np.asarray(act, np.float64)[:, :n]
+    return BeatActivation(act[0], act[1], FPS,
+                          None if tempo is None else np.asarray(tempo, np.float64))
 
 
 def beat_activation(audio: np.ndarray, sr: int, *, checkpoint: str | Path | None = None,

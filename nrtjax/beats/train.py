@@ -18,15 +18,26 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._train import TrainState
 from .data import WIDEN
-from .network import BeatNet
+from .network import BeatNet, tempo_grid
 
 
 class BeatLossWeights(NamedTuple):
     """`pos_weight`: weight of a target's positive term (beat frames are ~5 % of all
-    frames); `downbeat`: weight of the downbeat loss relative to the beat loss."""
+    frames); `downbeat`: weight of the downbeat loss relative to the beat loss; `tempo`:
+    weight of the tempo head's cross-entropy (networks with a tempo head only)."""
 
     pos_weight: float = 1.0
     downbeat: float = 1.0
+    tempo: float = 0.1
+
+
+TEMPO_SIGMA_OCTAVES = 0.03
+"""S.d. (octaves) of the Gaussian on the log-tempo grid that is the tempo head's target
+(the annotated tempo is itself uncertain by about a frame per beat interval)."""
+
+MIN_TEMPO_COVER = 0.5
+"""A crop has a tempo target when at least this fraction of its frames lie between two
+annotated beats; its target is the median of their [`local_tempo`][nrtjax.beats.data.local_tempo]."""
 
 
 def decay_mask(model: BeatNet):
@@ -55,7 +66,10 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
     (its neighbours get [`WIDEN`][nrtjax.beats.data.WIDEN] again), and a frame is
     scored where both source frames it reads are.
 
-    **Returns:** `{"x": (b, bands, crop), "y": (b, 2, crop), "mask": (b, crop)}`.
+    **Returns:** `{"x": (b, bands, crop), "y": (b, 2, crop), "mask": (b, crop),
+    "tempo": (b,)}`: `tempo` is each crop's annotated tempo in BPM (the median of
+    `data["tempo"]` over its frames, times $r$), 0 where fewer than
+    [`MIN_TEMPO_COVER`][nrtjax.beats.train.MIN_TEMPO_COVER] of its frames have one.
     """
     ks, kr = jr.split(key)
     start = data["starts"][jr.randint(ks, (batch_size,), 0, data["starts"].shape[0])]
@@ -63,14 +77,16 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
         def crops(a):
             return jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(a, s, crop, axis=-1))(start)
 
-        return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": crops(data["mask"])}
+        mask = crops(data["mask"])
+        return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": mask,
+                "tempo": jax.vmap(_crop_tempo)(crops(data["tempo"]), mask)}
     src = source_frames(crop, stretch)
     bound = np.log1p(stretch)
     rate = jnp.exp(jr.uniform(kr, (batch_size,), minval=-bound, maxval=bound))
 
     def one(s, r):
-        x, y, m = (jax.lax.dynamic_slice_in_dim(data[k], s, src, axis=-1)
-                   for k in ("x", "y", "mask"))
+        x, y, m, t = (jax.lax.dynamic_slice_in_dim(data[k], s, src, axis=-1)
+                      for k in ("x", "y", "mask", "tempo"))
         pos = jnp.arange(crop) * r
         i0 = jnp.floor(pos).astype(jnp.int32)
         w = (pos - i0).astype(x.dtype)
@@ -80,10 +96,40 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
         near = jnp.maximum(jnp.pad(hit[:, 1:], ((0, 0), (0, 1))),
                            jnp.pad(hit[:, :-1], ((0, 0), (1, 0))))
         y_new = jnp.maximum(hit, WIDEN * near)
-        return x_new, y_new, m[i0] * m[i0 + 1]
+        m_new = m[i0] * m[i0 + 1]
+        return x_new, y_new, m_new, _crop_tempo(t[i0] * r, m_new)
 
-    x, y, m = jax.vmap(one)(start, rate)
-    return {"x": x, "y": y, "mask": m}
+    x, y, m, t = jax.vmap(one)(start, rate)
+    return {"x": x, "y": y, "mask": m, "tempo": t}
+
+
+def _crop_tempo(tempo: Float[Array, " crop"], mask: Float[Array, " crop"]) -> Array:
+    known = (tempo > 0) & (mask > 0)
+    med = jnp.nanmedian(jnp.where(known, tempo, jnp.nan))
+    return jnp.where(jnp.mean(known) >= MIN_TEMPO_COVER, med, 0.0)
+
+
+def tempo_target(tempo_bpm: Float[Array, "*b"], grid: np.ndarray) -> Float[Array, "*b bins"]:
+    """The tempo head's target: a Gaussian of s.d.
+    [`TEMPO_SIGMA_OCTAVES`][nrtjax.beats.train.TEMPO_SIGMA_OCTAVES] in $\\log_2$ tempo
+    around `tempo_bpm` on the `grid` (BPM), normalised; all zeros where `tempo_bpm` is
+    0 or outside the grid (no target)."""
+    tempo_bpm = jnp.asarray(tempo_bpm)
+    g = jnp.log2(jnp.asarray(grid)).reshape((1,) * tempo_bpm.ndim + (-1,))
+    t = jnp.log2(jnp.maximum(tempo_bpm, 1e-6))[..., None]
+    w = jnp.exp(-0.5 * ((g - t) / TEMPO_SIGMA_OCTAVES) ** 2)
+    inside = (tempo_bpm >= grid[0]) & (tempo_bpm <= grid[-1])
+    return jnp.where(inside[..., None], w / jnp.sum(w, axis=-1, keepdims=True), 0.0)
+
+
+def tempo_loss(logits: Float[Array, "*b bins"], tempo_bpm: Float[Array, "*b"],
+               grid: np.ndarray) -> Array:
+    """Cross-entropy of the tempo head against [`tempo_target`][], averaged over the
+    crops that have a target (0 if none has)."""
+    target = tempo_target(tempo_bpm, grid).astype(logits.dtype)
+    per = -jnp.sum(target * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+    has = jnp.sum(target, axis=-1)
+    return jnp.sum(per * has) / jnp.maximum(jnp.sum(has), 1.0)
 
 
 def bce_loss(logits: Float[Array, "*b 2 time"], y: Float[Array, "*b 2 time"],
@@ -104,14 +150,19 @@ def bce_loss(logits: Float[Array, "*b 2 time"], y: Float[Array, "*b 2 time"],
 
 def batch_loss(model: BeatNet, batch: dict, weights: BeatLossWeights, *,
                key: PRNGKeyArray | None) -> tuple[Array, dict]:
-    """The loss of `model` on a batch (dropout on when `key` is given)."""
+    """The loss of `model` on a batch (dropout on when `key` is given): [`bce_loss`][],
+    plus `weights.tempo` times [`tempo_loss`][] when the network has a tempo head."""
     b = batch["x"].shape[0]
     if key is None:
-        logits = jax.vmap(lambda x: model(x, inference=True))(batch["x"])
+        logits, tempo = jax.vmap(lambda x: model.forward(x, inference=True))(batch["x"])
     else:
-        logits = jax.vmap(lambda x, k: model(x, key=k, inference=False))(
+        logits, tempo = jax.vmap(lambda x, k: model.forward(x, key=k, inference=False))(
             batch["x"], jr.split(key, b))
-    return bce_loss(logits, batch["y"].astype(logits.dtype), batch["mask"], weights)
+    loss, parts = bce_loss(logits, batch["y"].astype(logits.dtype), batch["mask"], weights)
+    if tempo is not None:
+        parts["tempo"] = tempo_loss(tempo, batch["tempo"], tempo_grid(model.tempo_bins))
+        loss = loss + weights.tempo * parts["tempo"]
+    return loss, parts
 
 
 def apply_update(model: BeatNet, opt_state, batch: dict, optimizer: optax.GradientTransformation,
@@ -158,30 +209,46 @@ def peak_pick(act: np.ndarray, fps: float, *, threshold: float = 0.3,
 
 
 @eqx.filter_jit
-def _logits(model: BeatNet, x: Float[Array, "bands time"]) -> Float[Array, "2 time"]:
-    return model(x, inference=True)
+def _forward(model: BeatNet, x: Float[Array, "bands time"], length):
+    return model.forward(x, length=length, inference=True)
+
+
+def tempo_accuracy(estimate_bpm: float, reference_bpm: float, tolerance: float = 0.04
+                   ) -> tuple[bool, bool]:
+    """`(acc1, acc2)`: `estimate_bpm` within `tolerance` (relative) of `reference_bpm`,
+    and of it or its double, half, triple or third (Gouyon et al. 2006)."""
+    ratios = np.array([1.0, 2.0, 0.5, 3.0, 1 / 3])
+    hit = np.abs(estimate_bpm / (reference_bpm * ratios) - 1) <= tolerance
+    return bool(hit[0]), bool(hit.any())
 
 
 def evaluate(model: BeatNet, split: dict, weights: BeatLossWeights, *, fps: float,
              bucket: int = 1000) -> dict:
     """Validation metrics on one split ([`cached_split`][nrtjax.beats.data.cached_split]):
     the loss on whole items and the mean beat F-measure of [`peak_pick`][] against the
-    widened targets' centres (items without beats after 5 s are skipped for F).
+    widened targets' centres (items without beats after 5 s are skipped for F). With a
+    tempo head also its cross-entropy (`loss_tempo`) and its arg-max tempo's accuracy
+    ([`tempo_accuracy`][]: `tempo_acc1`, `tempo_acc2`) against each item's median
+    annotated tempo.
 
     Items are zero-padded to a multiple of `bucket` frames (few compilations); the padding
     is not scored.
     """
     from ..audio.beat_eval import f_measure
+    from .data import local_tempo
 
     off = split["offsets"]
     total, count, fs = {"beat": 0.0, "downbeat": 0.0}, 0.0, []
+    tempo_ce, acc = [], []
+    grid = tempo_grid(model.tempo_bins) if model.tempo_bins else None
     for i in range(off.size - 1):
         x = split["x"][:, off[i]:off[i + 1]]
         y = split["y"][:, off[i]:off[i + 1]]
         n = x.shape[1]
         size = bucket * -(-n // bucket)
-        logits = np.asarray(_logits(model, jnp.asarray(np.pad(x, ((0, 0), (0, size - n))))))
-        logits = logits[:, :n]
+        logits, tempo = _forward(model, jnp.asarray(np.pad(x, ((0, 0), (0, size - n)))),
+                                 jnp.asarray(n))
+        logits = np.asarray(logits)[:, :n]
         _, parts = bce_loss(jnp.asarray(logits), jnp.asarray(y), jnp.ones(n), weights)
         for k in total:
             total[k] += float(parts[k]) * n
@@ -189,7 +256,16 @@ def evaluate(model: BeatNet, split: dict, weights: BeatLossWeights, *, fps: floa
         ref = np.flatnonzero(y[0] == 1.0) / fps
         if np.sum(ref > 5.0) >= 2:
             fs.append(f_measure(ref, peak_pick(1 / (1 + np.exp(-logits[0])), fps)))
+        local = local_tempo(y, fps)
+        if grid is not None and np.mean(local > 0) >= MIN_TEMPO_COVER:
+            bpm = float(np.median(local[local > 0]))
+            tempo_ce.append(float(tempo_loss(tempo, jnp.asarray(bpm), grid)))
+            acc.append(tempo_accuracy(float(grid[int(np.argmax(tempo))]), bpm))
     out = {f"loss_{k}": v / count for k, v in total.items()}
     out["loss"] = out["loss_beat"] + weights.downbeat * out["loss_downbeat"]
+    if grid is not None and tempo_ce:
+        out["loss_tempo"] = float(np.mean(tempo_ce))
+        out["loss"] += weights.tempo * out["loss_tempo"]
+        out["tempo_acc1"], out["tempo_acc2"] = (float(v) for v in np.mean(acc, axis=0))
     out["f_peak"] = float(np.mean(fs)) if fs else float("nan")
     return out
