@@ -426,6 +426,9 @@ def test_local_tempo_and_the_crops_tempo_target(getkey):
     want = [oracle(t[s:s + crop]) for s in starts]
     np.testing.assert_allclose(np.asarray(b["tempo"]), want, rtol=1e-6)
     assert {0.0, 120.0, 240.0} <= set(np.round(want).tolist())  # all three kinds were drawn
+    without = {k: v for k, v in packed.items() if k != "tempo"}  # packed by hand, no tempo
+    assert np.all(np.asarray(btrain.sample_batch(without, key=getkey(), batch_size=4,
+                                                 crop=crop)["tempo"]) == 0)
     stretch = 0.3
     packed = {k: jnp.asarray(v)
               for k, v in bdata.pack(split, btrain.source_frames(crop, stretch)).items()}

@@ -57,7 +57,8 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
                  stretch: float = 0.0) -> dict:
     """`batch_size` random crops of `crop` frames from packed training arrays
     ([`pack`][nrtjax.beats.data.pack] with [`source_frames`][]`(crop, stretch)`), each
-    start drawn uniformly from `data["starts"]`.
+    start drawn uniformly from `data["starts"]` (`data["tempo"]` may be absent: no crop
+    then has a tempo target).
 
     With `stretch` > 0 each crop's tempo is changed by a factor $r$ drawn log-uniformly
     from $[1/(1 + s), 1 + s]$, as a different hop size would (Böck & Davies 2020 augment
@@ -79,14 +80,14 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
 
         mask = crops(data["mask"])
         return {"x": crops(data["x"]), "y": crops(data["y"]), "mask": mask,
-                "tempo": jax.vmap(_crop_tempo)(crops(data["tempo"]), mask)}
+                "tempo": jax.vmap(_crop_tempo)(crops(_tempo(data)), mask)}
     src = source_frames(crop, stretch)
     bound = np.log1p(stretch)
     rate = jnp.exp(jr.uniform(kr, (batch_size,), minval=-bound, maxval=bound))
 
     def one(s, r):
-        x, y, m, t = (jax.lax.dynamic_slice_in_dim(data[k], s, src, axis=-1)
-                      for k in ("x", "y", "mask", "tempo"))
+        x, y, m, t = (jax.lax.dynamic_slice_in_dim(a, s, src, axis=-1)
+                      for a in (data["x"], data["y"], data["mask"], _tempo(data)))
         pos = jnp.arange(crop) * r
         i0 = jnp.floor(pos).astype(jnp.int32)
         w = (pos - i0).astype(x.dtype)
@@ -101,6 +102,11 @@ def sample_batch(data: dict, *, key: PRNGKeyArray, batch_size: int, crop: int,
 
     x, y, m, t = jax.vmap(one)(start, rate)
     return {"x": x, "y": y, "mask": m, "tempo": t}
+
+
+def _tempo(data: dict) -> Array:
+    """`data["tempo"]`, or zeros (no tempo targets) for arrays packed without it."""
+    return data["tempo"] if "tempo" in data else jnp.zeros_like(data["mask"])
 
 
 def _crop_tempo(tempo: Float[Array, " crop"], mask: Float[Array, " crop"]) -> Array:
