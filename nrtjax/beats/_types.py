@@ -16,8 +16,8 @@ class BeatActivation(NamedTuple):
     - `fps`: frames per second; frame `i` is centred at `i / fps` seconds.
     - `tempo`: optional, shape `(bins,)`: a network's probabilities of the recording's
       tempo over [`tempo_grid`][nrtjax.beats.network.tempo_grid]`(bins)` BPM (its tempo
-      head; `None` when the network has none). The oscillator decoder uses it as a prior
-      on the tempo.
+      head; `None` when the network has none). The offline decoders use it as a prior on
+      the tempo when their `tempo_weight` is above 0.
     """
 
     beat: np.ndarray

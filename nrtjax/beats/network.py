@@ -12,8 +12,9 @@ downbeat. With `tempo_bins` > 0 a tempo head (Böck, Davies & Knees 2019) averag
 last block's features over the whole input and maps them to logits over `tempo_bins`
 tempi log-spaced over [`TEMPO_RANGE_BPM`][nrtjax.beats.network.TEMPO_RANGE_BPM]
 ([`tempo_grid`][]): a global read of the metrical level that the frame-wise beat output,
-which sees about 10 s, cannot give. Non-causal by default (each block's convolution is centred); `causal=True` pads
-on the left only, so the output at frame $t$ sees frames $\\le t$ (for streaming).
+which sees about 10 s, cannot give. Non-causal by default (each block's convolution is
+centred); `causal=True` pads on the left only, so the output at frame $t$ sees frames
+$\\le t$ (for streaming).
 
 The receptive field is $3 + (k - 1)(2^n - 1)$ frames ($k$ the kernel): with $k = 5$ and
 $n = 8$, 1023 frames, about 10 s.
