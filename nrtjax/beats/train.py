@@ -219,28 +219,19 @@ def _forward(model: BeatNet, x: Float[Array, "bands time"], length):
     return model.forward(x, length=length, inference=True)
 
 
-def tempo_accuracy(estimate_bpm: float, reference_bpm: float, tolerance: float = 0.04
-                   ) -> tuple[bool, bool]:
-    """`(acc1, acc2)`: `estimate_bpm` within `tolerance` (relative) of `reference_bpm`,
-    and of it or its double, half, triple or third (Gouyon et al. 2006)."""
-    ratios = np.array([1.0, 2.0, 0.5, 3.0, 1 / 3])
-    hit = np.abs(estimate_bpm / (reference_bpm * ratios) - 1) <= tolerance
-    return bool(hit[0]), bool(hit.any())
-
-
 def evaluate(model: BeatNet, split: dict, weights: BeatLossWeights, *, fps: float,
              bucket: int = 1000) -> dict:
     """Validation metrics on one split ([`cached_split`][nrtjax.beats.data.cached_split]):
     the loss on whole items and the mean beat F-measure of [`peak_pick`][] against the
     widened targets' centres (items without beats after 5 s are skipped for F). With a
     tempo head also its cross-entropy (`loss_tempo`) and its arg-max tempo's accuracy
-    ([`tempo_accuracy`][]: `tempo_acc1`, `tempo_acc2`) against each item's median
-    annotated tempo.
+    ([`tempo_accuracy`][nrtjax.audio.beat_eval.tempo_accuracy]: `tempo_acc1`,
+    `tempo_acc2`) against each item's median annotated tempo (as a crop's target).
 
     Items are zero-padded to a multiple of `bucket` frames (few compilations); the padding
     is not scored.
     """
-    from ..audio.beat_eval import f_measure
+    from ..audio.beat_eval import f_measure, tempo_accuracy
     from .data import local_tempo
 
     off = split["offsets"]
@@ -262,11 +253,11 @@ def evaluate(model: BeatNet, split: dict, weights: BeatLossWeights, *, fps: floa
         ref = np.flatnonzero(y[0] == 1.0) / fps
         if np.sum(ref > 5.0) >= 2:
             fs.append(f_measure(ref, peak_pick(1 / (1 + np.exp(-logits[0])), fps)))
-        local = local_tempo(y, fps)
-        if grid is not None and np.mean(local > 0) >= MIN_TEMPO_COVER:
-            bpm = float(np.median(local[local > 0]))
+        bpm = (float(_crop_tempo(jnp.asarray(local_tempo(y, fps)), jnp.ones(n)))
+               if grid is not None else 0.0)
+        if bpm > 0:
             tempo_ce.append(float(tempo_loss(tempo, jnp.asarray(bpm), grid)))
-            acc.append(tempo_accuracy(float(grid[int(np.argmax(tempo))]), bpm))
+            acc.append(tempo_accuracy(bpm, float(grid[int(np.argmax(tempo))])))
     out = {f"loss_{k}": v / count for k, v in total.items()}
     out["loss"] = out["loss_beat"] + weights.downbeat * out["loss_downbeat"]
     if grid is not None and tempo_ce:
