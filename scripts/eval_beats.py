@@ -9,8 +9,7 @@ soundfont, reference beats from pretty_midi; `nrtjax.beats.corpus.midi_beats`).
 Trackers (`--trackers`, default all that are available):
 
 - `nrtjax` and `nrtjax_hmm`: `nrtjax.beats.track_beats` with the oscillator and the
-  bar-pointer HMM decoder (skipped, with a message, where nrtjax.beats has no
-  track_beats yet);
+  bar-pointer HMM decoder;
 - `previous`: the onset-envelope tracker `nrtjax.audio.extract_groove` (nrtjax's previous
   tracker; it gives no downbeats);
 - `madmom`: RNNBeatProcessor + DBNBeatTrackingProcessor, and RNNDownBeatProcessor +
@@ -21,8 +20,11 @@ Trackers (`--trackers`, default all that are available):
 
 Scores: `nrtjax.audio.beat_eval.score_beats` (mir_eval; first 5 s left out). Writes a
 per-file CSV and a Markdown table (every metric, every tracker) to `--out`, prints the
-means, and lists every file where an nrtjax tracker scores F < 0.5 while madmom scores
-F > 0.9.
+means, splits every tracker's files by metrical level (its tempo within 4 % of the
+annotated one, Acc1; at another level, a factor 2, 3, 1/2 or 1/3, Acc2 only; or neither)
+with the mean F of each group, and lists every file where an nrtjax tracker scores F < 0.5
+while madmom scores F > 0.9. `--tables` rewrites the tables from `--out`'s
+`beat_eval.csv` without scoring anything.
 
     python scripts/eval_beats.py [--sets valid,test] [--trackers nrtjax,madmom,...]
         [--limit N] [--corpus DIR] [--out outputs/eval_beats] [--checkpoint PATH.eqx[,PATH.eqx...]]
@@ -208,20 +210,17 @@ def local_trackers(wanted: list[str], checkpoint: str | None = None) -> dict:
     their ensemble), loaded once."""
     out = {}
     if "nrtjax" in wanted or "nrtjax_hmm" in wanted:
-        try:
-            from nrtjax.beats import BeatEnsemble, load_model, track_beats
-        except ImportError as e:
-            print(f"skipping nrtjax, nrtjax_hmm: nrtjax.beats.track_beats is not available ({e})")
-        else:
-            paths = checkpoint.split(",") if checkpoint else [None]
-            nets = [load_model(p) for p in paths]
-            model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
-            for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
-                if name in wanted:
-                    def fn(x, sr, path, decoder=decoder):
-                        r = track_beats(x, sr, decoder=decoder, model=model)
-                        return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
-                    out[name] = fn
+        from nrtjax.beats import BeatEnsemble, load_model, track_beats
+
+        paths = checkpoint.split(",") if checkpoint else [None]
+        nets = [load_model(p) for p in paths]
+        model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
+        for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
+            if name in wanted:
+                def fn(x, sr, path, decoder=decoder):
+                    r = track_beats(x, sr, decoder=decoder, model=model)
+                    return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
+                out[name] = fn
     if "previous" in wanted:
         from nrtjax.audio import extract_groove
 
@@ -249,7 +248,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="beat network for the nrtjax trackers (default: the shipped one); "
                              "several, comma-separated: their ensemble")
+    parser.add_argument("--tables", action="store_true",
+                        help="only rewrite the tables from OUT/beat_eval.csv")
     args = parser.parse_args()
+    if args.tables:
+        sys.path.insert(0, str(ROOT))
+        rows, names, corpus = read_rows(Path(args.out) / "beat_eval.csv")
+        write_tables(Path(args.out), rows, names, corpus)
+        return
     wanted = [t.strip() for t in args.trackers.split(",") if t.strip()]
     for t in wanted:
         if t not in TRACKERS:
@@ -344,6 +350,14 @@ def write_tables(out: Path, rows: list[dict], names: list[str], corpus: Path) ->
                          + f" | {speed:.1f} |")
             print(f"{set_name}: {name:10s} " + " ".join(
                 f"{m} {v:.3f}" for m, v in zip(METRICS, means) if not np.isnan(v)))
+        lines += ["", f"#### {set_name}: by metrical level (files, mean F)", "",
+                  "| tracker | right tempo (Acc1) | other level (Acc2 only) | neither |",
+                  "|---|---|---|---|"]
+        for name in names:
+            groups = level_groups([r for r in sub if r["tracker"] == name])
+            if any(groups):
+                lines.append(f"| {name} | " + " | ".join(
+                    f"{len(g)}, {np.mean(g):.3f}" if g else "0" for g in groups) + " |")
         lines += ["", f"#### {set_name}: beat F-measure per file", "",
                   "| file | piece | ref BPM | " + " | ".join(names) + " |",
                   "|---" * (len(names) + 3) + "|"]
@@ -363,6 +377,29 @@ def write_tables(out: Path, rows: list[dict], names: list[str], corpus: Path) ->
     with atomic_path(out / "beat_eval.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print(f"tables: {out / 'beat_eval.csv'}, {out / 'beat_eval.md'}")
+
+
+def level_groups(rows: list[dict]) -> tuple[list, list, list]:
+    """The F-measures of `rows` at the right tempo (Acc1), at another metrical level (Acc2
+    but not Acc1) and at neither."""
+    right = [r["f_measure"] for r in rows if r["tempo_acc1"] == 1]
+    other = [r["f_measure"] for r in rows if r["tempo_acc1"] != 1 and r["tempo_acc2"] == 1]
+    neither = [r["f_measure"] for r in rows if r["tempo_acc2"] != 1]
+    return right, other, neither
+
+
+def read_rows(path: Path) -> tuple[list[dict], list[str], str]:
+    """The rows, trackers and corpus of a `beat_eval.csv` this script wrote."""
+    if not path.exists():
+        sys.exit(f"{path} does not exist: run the scoring first (without --tables).")
+    text = {"set", "file", "piece", "tracker"}
+    with open(path, newline="") as f:
+        rows = [{k: v if k in text else float(v) if v else np.nan for k, v in r.items()}
+                for r in csv.DictReader(f)]
+    names = list(dict.fromkeys(r["tracker"] for r in rows))
+    md = path.with_name("beat_eval.md")
+    first = md.read_text().split("`")[1] if md.exists() else "(unknown)"
+    return rows, [t for t in TRACKERS if t in names], first
 
 
 def failures(rows: list[dict]) -> list[tuple]:

@@ -206,3 +206,33 @@ def test_grid_delay_is_zero_for_quantised_notes():
     assert delay == 0.0 and at_delay == at_zero == 1.0
     with pytest.raises(ValueError, match="No note onset"):
         grid_delay(np.array([30.0]), beats)
+
+
+def test_eval_script_splits_files_by_metrical_level(tmp_path, monkeypatch):
+    # scripts/eval_beats.py --tables: the per-file CSV it wrote, read back, grouped by
+    # tempo accuracy; the groups' sizes and means are counted by hand here.
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("eval_beats", root / "scripts" / "eval_beats.py")
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    cols = ["set", "file", "piece", "tracker", "ref_bpm", "f_measure", "cmlt", "amlt", "cemgil",
+            "p_score", "tempo_acc1", "tempo_acc2", "downbeat_f", "seconds", "audio_s"]
+    spec_rows = [("a", "nrtjax", 1.0, 1, 1), ("b", "nrtjax", 0.6, 0, 1), ("c", "nrtjax", 0.8, 1, 1),
+                 ("d", "nrtjax", 0.2, 0, 0), ("a", "madmom", 0.9, 1, 1), ("b", "madmom", 0.7, 1, 1)]
+    lines = [",".join(cols)]
+    for file, tracker, f, a1, a2 in spec_rows:
+        lines.append(f"test,{file},p{file},{tracker},120.0,{f},0.5,0.5,0.5,0.5,{a1},{a2},,1.0,30.0")
+    (tmp_path / "beat_eval.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(sys, "argv", ["eval_beats.py", "--tables", "--out", str(tmp_path)])
+    ev.main()
+    md = (tmp_path / "beat_eval.md").read_text()
+    assert "| nrtjax | 2, 0.900 | 1, 0.600 | 1, 0.200 |" in md
+    assert "| madmom | 2, 0.800 | 0 | 0 |" in md
+    assert "| nrtjax | 0.650 |" in md  # the mean F of the four files
+    monkeypatch.setattr(sys, "argv", ["eval_beats.py", "--tables", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        ev.main()
