@@ -45,6 +45,10 @@ def main() -> None:
         card = json.loads(src.with_suffix(".json").read_text())
         card.pop("scores", None)
         card["config"]["corpus"] = portable(card["config"].get("corpus"))
+        # Run folders and start points are this machine's paths: keep their names only.
+        for key in ("resume", "init_from"):
+            if card["config"].get(key):
+                card["config"][key] = Path(card["config"][key]).name
         card["corpus"]["path"] = portable(card["corpus"].get("path"))
         card["config"]["extra_corpora"] = [portable(p)
                                            for p in card["config"].get("extra_corpora", [])]
