@@ -251,8 +251,8 @@ def main() -> None:
     parser.add_argument("--tables", action="store_true",
                         help="only rewrite the tables from OUT/beat_eval.csv")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
     if args.tables:
-        sys.path.insert(0, str(ROOT))
         rows, names, corpus = read_rows(Path(args.out) / "beat_eval.csv")
         write_tables(Path(args.out), rows, names, corpus)
         return
@@ -260,7 +260,6 @@ def main() -> None:
     for t in wanted:
         if t not in TRACKERS:
             sys.exit(f"Unknown tracker {t!r}: choose from {', '.join(TRACKERS)}.")
-    sys.path.insert(0, str(ROOT))
     import jax
 
     jax.config.update("jax_enable_x64", True)

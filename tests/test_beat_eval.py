@@ -10,6 +10,8 @@ from nrtjax.audio.beat_eval import (
     tempo_accuracy,
 )
 
+from .helpers import load_script
+
 
 # --- an independent oracle: the F-measure written out by hand (two-pointer matching) ----
 
@@ -211,14 +213,9 @@ def test_grid_delay_is_zero_for_quantised_notes():
 def test_eval_script_splits_files_by_metrical_level(tmp_path, monkeypatch):
     # scripts/eval_beats.py --tables: the per-file CSV it wrote, read back, grouped by
     # tempo accuracy; the groups' sizes and means are counted by hand here.
-    import importlib.util
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("eval_beats", root / "scripts" / "eval_beats.py")
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
+    ev = load_script("eval_beats")
     cols = ["set", "file", "piece", "tracker", "ref_bpm", "f_measure", "cmlt", "amlt", "cemgil",
             "p_score", "tempo_acc1", "tempo_acc2", "downbeat_f", "seconds", "audio_s"]
     spec_rows = [("a", "nrtjax", 1.0, 1, 1), ("b", "nrtjax", 0.6, 0, 1), ("c", "nrtjax", 0.8, 1, 1),

@@ -12,6 +12,7 @@ import types
 import pytest
 
 from ._docs import ALL, ROOT, commands, console_steps, parse, run_python
+from .helpers import load_script
 
 PYTHON_PAGES = sorted({b.page for b in ALL if b.lang == "python"})
 
@@ -184,11 +185,7 @@ def test_readme_links_resolve():
 def test_figures_are_small_made_by_the_script_and_used():
     """Every docs figure comes from scripts/make_figures.py, stays under 150 KB, and is shown
     on a page."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts/make_figures.py")
-    make_figures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_figures)
+    make_figures = load_script("make_figures")
     pages = "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     figures = sorted((ROOT / "docs" / "figures").glob("*"))
     assert {f.stem for f in figures} == set(make_figures.FIGURES)

@@ -1,6 +1,5 @@
 """The experiment system: config groups, validation, CLI, multirun, launchers, wandb offline."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +24,8 @@ from experiments._groups import (
     SolverConfig,
 )
 from experiments._job import CONF_DIR, ConfigError, Run, WandbConfig
+
+from .helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model=hopf", "stimulus.duration=2", "stimulus.fs=20"]
@@ -175,9 +176,7 @@ def test_simulate_job_writes_outputs(tmp_path, model, stimulus, solver, keys):
 
 
 def test_slurm_preview_renders_the_documented_settings():
-    spec = importlib.util.spec_from_file_location("slurm_preview", ROOT / "scripts" / "slurm_preview.py")
-    preview = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(preview)
+    preview = load_script("slurm_preview")
     text, n = preview.sbatch_text("sweep", ["experiment=alpha_beta_map",
                                             "hydra.launcher.partition=debug",
                                             "hydra.launcher.gpus_per_node=2"])

@@ -1,19 +1,13 @@
 """The second worked fit: GrFNN (alpha, beta1) recovered from a target resonance curve."""
 
-import importlib.util
-from pathlib import Path
-
 import jax.random as jr
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fit_grfnn_resonance.py"
+from .helpers import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("fit_grfnn_resonance", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("fit_grfnn_resonance")
 
 
 def test_grfnn_alpha_beta1_recovered_from_resonance_curve():

@@ -1,21 +1,15 @@
 """scripts/gpu_check.py runs on the CPU, scaled down: figures, checks and JSON."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
-
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import load_script
 
 
 def _gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_check")
 
 
 def test_gpu_check_on_cpu_scaled_down(tmp_path, capsys):

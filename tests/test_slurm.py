@@ -7,7 +7,6 @@ cluster fails them instead. They run the `nrtjax` command line in subprocesses, 
 does, in a temporary directory (the jobs' working directory).
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -20,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from hydra_plugins.nrtjax_launcher import launcher as nl
+
+from .helpers import load_script
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,11 +195,7 @@ def test_job_that_cannot_start_stops_the_wait_with_ids_and_scancel(slurm, tmp_pa
 
 # --- without a cluster --------------------------------------------------------------------
 def _preview_module():
-    spec = importlib.util.spec_from_file_location("slurm_preview",
-                                                  ROOT / "scripts" / "slurm_preview.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("slurm_preview")
 
 
 def test_preview_defaults_run_anywhere_and_gpu_preset():
