@@ -9,7 +9,9 @@ soundfont, reference beats from pretty_midi; `nrtjax.beats.corpus.midi_beats`).
 Trackers (`--trackers`, default all that are available):
 
 - `nrtjax` and `nrtjax_hmm`: `nrtjax.beats.track_beats` with the oscillator and the
-  bar-pointer HMM decoder;
+  bar-pointer HMM decoder; `nrtjax_ashle`: the oscillator decoder with its beats taken
+  from ASHLE's motor phase (`OscillatorSettings(phase="ashle")`, the offline default
+  before the whole-clip dynamic programme);
 - `previous`: the onset-envelope tracker `nrtjax.audio.extract_groove` (nrtjax's previous
   tracker; it gives no downbeats);
 - `madmom`: RNNBeatProcessor + DBNBeatTrackingProcessor, and RNNDownBeatProcessor +
@@ -47,8 +49,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".cache" / "eval-venv"
-TRACKERS = ("nrtjax", "nrtjax_hmm", "previous", "madmom", "essentia", "librosa")
+TRACKERS = ("nrtjax", "nrtjax_hmm", "nrtjax_ashle", "previous", "madmom", "essentia", "librosa")
 VENV_TRACKERS = ("madmom", "essentia")
+NRTJAX = ("nrtjax", "nrtjax_hmm", "nrtjax_ashle")
 LEGACY = {"dev": ("mma", Path("/usr/share/doc/mma/examples")),
           "heldout": ("planetblupi-music-midi", Path("/usr/share/planetblupi/music"))}
 SR = 22050
@@ -209,16 +212,21 @@ def local_trackers(wanted: list[str], checkpoint: str | None = None) -> dict:
     nrtjax trackers use `checkpoint` (default the shipped network; comma-separated paths:
     their ensemble), loaded once."""
     out = {}
-    if "nrtjax" in wanted or "nrtjax_hmm" in wanted:
-        from nrtjax.beats import BeatEnsemble, load_model, track_beats
+    if any(name in wanted for name in NRTJAX):
+        from nrtjax.beats import BeatEnsemble, beat_activation, load_model
+        from nrtjax.beats.decode import OscillatorSettings, decode_oscillator
+        from nrtjax.beats.hmm import decode_hmm
 
         paths = checkpoint.split(",") if checkpoint else [None]
         nets = [load_model(p) for p in paths]
         model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
-        for name, decoder in (("nrtjax", "oscillator"), ("nrtjax_hmm", "hmm")):
+        decoders = {"nrtjax": decode_oscillator, "nrtjax_hmm": decode_hmm,
+                    "nrtjax_ashle": lambda a: decode_oscillator(
+                        a, settings=OscillatorSettings(phase="ashle"))}
+        for name in NRTJAX:
             if name in wanted:
-                def fn(x, sr, path, decoder=decoder):
-                    r = track_beats(x, sr, decoder=decoder, model=model)
+                def fn(x, sr, path, decode=decoders[name]):
+                    r = decode(beat_activation(x, sr, model=model))
                     return np.asarray(r.beats), np.asarray(r.downbeats), float(r.tempo_bpm)
                 out[name] = fn
     if "previous" in wanted:
@@ -405,7 +413,7 @@ def failures(rows: list[dict]) -> list[tuple]:
     mad = {(r["set"], r["file"]): r["f_measure"] for r in rows if r["tracker"] == "madmom"}
     return [(r["set"], r["file"], r["piece"], r["tracker"], r["f_measure"],
              mad[(r["set"], r["file"])])
-            for r in rows if r["tracker"] in ("nrtjax", "nrtjax_hmm", "previous")
+            for r in rows if r["tracker"] in (*NRTJAX, "previous")
             and r["f_measure"] < 0.5 and mad.get((r["set"], r["file"]), 0.0) > 0.9]
 
 

@@ -3,6 +3,7 @@ nrtjax/beats/checkpoints, record its scores, and regenerate the fixed-activation
 of tests/test_beats_track.py.
 
     .venv/bin/python scripts/ship_beatnet.py RUN_DIR [RUN_DIR ...] [--scores NAME=FILE.json ...]
+        [--drop NAME ...]
 
 Each `RUN_DIR` is a `nrtjax train_beats` run folder (its `beatnet.eqx` and `beatnet.json`,
 the model chosen on the valid split) or a `.eqx` file with its `.json` beside it. Several
@@ -10,7 +11,9 @@ give a `nrtjax.beats.BeatEnsemble` whose card lists every member's card under `m
 (`train_seconds` is their sum; `config` and `corpus` are the first member's, and every
 member must have been trained on the same corpora). Each `--scores NAME=FILE` merges the JSON object in
 FILE (e.g. the means that `scripts/eval_beats.py` printed for a split) into the shipped
-model card under `scores.NAME`; `scores.test` is written once per shipped model.
+model card under `scores.NAME`; `scores.test` is written once per shipped model. Re-shipping
+the same network keeps its card's scores except each `--drop NAME` (scores of a decoder
+that is no longer the default, or of a split that was replaced).
 """
 
 import argparse
@@ -26,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, nargs="+")
     parser.add_argument("--scores", action="append", default=[], metavar="NAME=FILE")
+    parser.add_argument("--drop", action="append", default=[], metavar="NAME")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from experiments import beat_data
@@ -73,7 +77,11 @@ def main() -> None:
         same = SHIPPED.exists() and json.loads(SHIPPED.with_suffix(".json").read_text()).get(
             "members") == cards
     old = json.loads(SHIPPED.with_suffix(".json").read_text()).get("scores", {}) if same else {}
-    scores = dict(old)
+    unknown = sorted(set(args.drop) - set(old))
+    if unknown:
+        sys.exit(f"--drop {' '.join(unknown)}: the shipped card has no such scores "
+                 f"(it has {sorted(old)}).")
+    scores = {k: v for k, v in old.items() if k not in args.drop}
     for spec in args.scores:
         name, file = spec.split("=", 1)
         scores[name] = json.loads(Path(file).read_text())

@@ -330,3 +330,107 @@ def test_streaming_equals_offline_once_locked(case):
     da = causal.downbeats[(causal.downbeats > 8.0) & (causal.downbeats < end)]
     db = offline.downbeats[(offline.downbeats > 8.0) & (offline.downbeats < end)]
     assert da.size == db.size and np.max(np.abs(da - db)) < 0.07
+
+
+def _dp_objective(local, periods, c, frames):
+    d = np.diff(frames).astype(float)
+    cost = np.min([np.log(d / np.broadcast_to(p, local.shape)[frames[1:]]) ** 2
+                   for p in periods], axis=0)
+    return local[frames].sum() - c * cost.sum()
+
+
+def _brute_force_dp(local, periods, c):
+    """Every admissible beat sequence (each interval within [min P / 2, 2 max P) in whole
+    frames, any first frame; the last among the local peaks within one period of the end,
+    or any frame there if there is none), enumerated; the best."""
+    n = local.size
+    ps = np.stack([np.broadcast_to(np.asarray(p, float), (n,)) for p in periods])
+    tail = list(range(max(0, n - int(ps[0, -1]) - 1), n))
+    peaks = [t for t in tail if 0 < t < n - 1 and local[t] > local[t - 1]
+             and local[t] >= local[t + 1]]
+    ends = set(peaks or tail)
+    best = (-np.inf, None)
+
+    def extend(seq):
+        nonlocal best
+        i = seq[-1]
+        if i in ends:
+            value = _dp_objective(local, periods, c, np.asarray(seq))
+            if value > best[0]:
+                best = (value, list(seq))
+        for j in range(i + 1, n):
+            if max(0, int(j - 2 * ps[:, j].max())) <= i < int(j - ps[:, j].min() / 2):
+                extend(seq + [j])
+
+    for start in range(n):
+        extend([start])
+    return best
+
+
+@pytest.mark.parametrize("c", [0.5, 5.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dp_beats_finds_the_best_sequence_by_brute_force(seed, c):
+    from nrtjax.beats.decode import dp_beats
+
+    rng = np.random.default_rng(seed)
+    local = rng.random(30) ** 3
+    wobble = np.full(local.size, 6.0) + 0.5 * np.sin(np.arange(local.size) / 5)
+    for periods in ([wobble], [wobble, 9.0]):
+        value, seq = _brute_force_dp(local, periods, c)
+        got = dp_beats(local, periods, c)
+        assert _dp_objective(local, periods, c, got) == pytest.approx(value, abs=1e-12)
+        assert got.tolist() == seq
+
+
+def test_dp_beats_ends_on_a_peak_not_the_final_frame():
+    from nrtjax.beats.decode import dp_beats
+
+    local = np.full(100, 0.1)   # every frame scores: the path's total grows with time
+    env = np.zeros(100)
+    env[90] = 5.0               # the last onset; frames after it are silent
+    assert dp_beats(local, [50.0], 1.0, envelope=env)[-1] == 90
+    assert dp_beats(local, [50.0], 1.0, envelope=np.zeros(100))[-1] == 99  # no peak there
+
+
+def test_dp_keeps_the_phase_where_the_offbeats_are_briefly_stronger():
+    # 150 BPM with eighth notes between the beats at half height; for a few beats in the
+    # middle the off-beats are higher than the beats: one consistent phase over the clip
+    # fits better than following them.
+    b = np.arange(0.5, 30, 0.4)
+    off = b[:-1] + 0.2
+    loud_b, loud_off = (b > LOUD[0]) & (b < LOUD[1]), (off > LOUD[0]) & (off < LOUD[1])
+    beat = np.max([bumps(b[~loud_b], 30.5), bumps(b[loud_b], 30.5, 0.6),
+                   bumps(off[~loud_off], 30.5, 0.5), bumps(off[loud_off], 30.5, 0.9)], axis=0)
+    act = BeatActivation(beat, bumps(b[::4], 30.5), FPS)
+    track = decode_oscillator(act)
+    assert f_measure(b, track.beats) >= 0.99, track.beats
+
+
+LOUD = (12.0, 18.0)   # ASHLE's phase follows the off-beats here (F 0.70 with phase="ashle")
+
+
+def test_tempo_curve_follows_a_log_linear_ramp_and_keeps_the_global_tempo():
+    from nrtjax.beats.decode import tempo_curve
+
+    t = np.arange(3000) / FPS
+    rate = 0.01   # per second
+    freq = 2.0 * np.exp(rate * t)
+    period = tempo_curve(freq, 2.3, FPS)
+    # P(t) = fps / f* * exp(-b (t - mean t)) with b the slope per frame.
+    np.testing.assert_allclose(period, FPS / 2.3 * np.exp(-rate * (t - t.mean())), rtol=1e-9)
+    np.testing.assert_allclose(tempo_curve(np.full(500, 1.7), 2.0, FPS), FPS / 2.0)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ashle_phase_finds_the_beats(case):
+    act, beats, downs = CASES[case]
+    track = decode_oscillator(act, settings=OscillatorSettings(phase="ashle"))
+    assert f_measure(beats, track.beats) >= 0.99, (case, track.beats)
+    assert f_measure(downs, track.downbeats) >= 0.99, (case, track.downbeats)
+
+
+@pytest.mark.parametrize("bad", [{"phase": "viterbi"}, {"dp_lambda": -1.0},
+                                 {"dp_lambda": float("nan")}])
+def test_phase_settings_out_of_range_are_refused(bad):
+    with pytest.raises(ValueError, match="phase|dp_lambda"):
+        decode_oscillator(CASES["steady120"][0], settings=OscillatorSettings(**bad))

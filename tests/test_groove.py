@@ -8,7 +8,7 @@ import pytest
 from nrtjax.audio.beat_eval import f_measure
 from nrtjax.audio.groove_drums import HAT, KICK, SNARE, drum_events, grid_times
 from nrtjax.audio.features import onset_envelope
-from nrtjax.audio.groove import _last_beat, align_beats, extract_groove_envelope, subframe_peaks
+from nrtjax.audio.groove import align_beats, extract_groove_envelope, subframe_peaks
 from nrtjax.audio.tracking import TrackerSettings, Tracking, periodicity, salience
 
 SR = 22050
@@ -157,14 +157,6 @@ def test_subframe_peaks_recovers_a_parabola_vertex():
     # a frame that is not a local peak, and the edges, are left where they are
     env = np.array([0.0, 1.0, 2.0, 3.0, 2.5, 0.0])
     np.testing.assert_array_equal(subframe_peaks(env, np.array([0, 1, 5])), [0.0, 1.0, 5.0])
-
-
-def test_last_beat_is_an_onset_peak_not_the_final_frame():
-    env = np.zeros(100)
-    env[90] = 5.0  # the last onset; frames after it are silent
-    score = np.arange(100.0)  # cumulative DP scores grow with time
-    assert _last_beat(score, env, 50) == 90
-    assert _last_beat(score, np.zeros(100), 50) == 99  # no peak: the best frame
 
 
 def _pulse_tracking(fs, n, motor_hz, global_hz):

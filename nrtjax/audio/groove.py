@@ -73,8 +73,9 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
                 tightness: float = 2400.0, phase_weight: float = 0.5,
                 smooth_s: float = 8.0) -> np.ndarray:
     """Offline refinement: the beat sequence that best agrees with both the onsets and
-    the motor oscillator, by dynamic programming (Ellis 2007), with ASHLE's own
-    time-varying period alongside the global tempo.
+    the motor oscillator, by dynamic programming (Ellis 2007;
+    [`dp_beats`][nrtjax.beats.decode.dp_beats]), with ASHLE's own time-varying period
+    alongside the global tempo.
 
     A beat at frame $t$ scores the normalised onset strength plus
     `phase_weight` $\\cos(\\phi(t) - \\theta)$ (agreement with the motor phase $\\phi$ read
@@ -96,46 +97,15 @@ def align_beats(tracking: Tracking, envelope: np.ndarray, fs: float, offset: flo
     **References:** Ellis, D. P. W. (2007). Beat tracking by dynamic programming.
     J. New Music Res. 36(1), 51-60.
     """
+    from ..beats.decode import dp_beats
+
     env = np.asarray(envelope, np.float64)
     local = env / (np.std(env) + 1e-12) + phase_weight * np.cos(tracking.phase - offset)
     freq = uniform_filter1d(tracking.freq, max(1, int(round(smooth_s * fs))), mode="nearest")
     period = fs / np.clip(freq, 0.25, 8.0)
     glob = fs / tracking.tempo_hz
-    n = env.size
-    score = local.copy()
-    back = np.full(n, -1)
-    for t in range(1, n):
-        lo, hi = max(0, int(t - 2 * max(period[t], glob))), int(t - min(period[t], glob) / 2)
-        if hi <= lo:
-            continue
-        prev = np.arange(lo, hi)
-        lag = (t - prev).astype(np.float64)
-        cost = np.minimum(np.log(lag / period[t]) ** 2, np.log(lag / glob) ** 2)
-        cand = score[prev] - tightness * cost
-        k = int(np.argmax(cand))
-        if cand[k] > 0:
-            score[t] = local[t] + cand[k]
-            back[t] = prev[k]
-    t = _last_beat(score, env, int(period[-1]))
-    path = [t]
-    while back[t] >= 0:
-        t = int(back[t])
-        path.append(t)
-    return subframe_peaks(env, np.asarray(path[::-1])) / fs
-
-
-def _last_beat(score: np.ndarray, env: np.ndarray, period: int) -> int:
-    """The DP's last beat: the best-scoring frame within one period of the end among
-    the envelope's local peaks there (all frames if there is none). Without the peak
-    condition the last frame of the recording often wins: it carries the path's whole
-    score though nothing sounds there."""
-    n = env.size
-    tail = np.arange(max(0, n - period - 1), n)
-    inner = tail[(tail > 0) & (tail < n - 1)]
-    peaks = inner[(env[inner] > env[inner - 1]) & (env[inner] >= env[inner + 1])]
-    if peaks.size:
-        tail = peaks
-    return int(tail[np.argmax(score[tail])])
+    frames = dp_beats(local, [period, glob], tightness, envelope=env)
+    return subframe_peaks(env, frames) / fs
 
 
 def subframe_peaks(env: np.ndarray, frames: np.ndarray) -> np.ndarray:

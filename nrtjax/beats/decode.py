@@ -27,28 +27,39 @@
    the tracked peak (a Gaussian band) forces ASHLE (Roman et al. 2023) with $f_0 = f^*$,
    which follows tempo changes by its frequency learning. Both integrate with RK4
    ([`nrtjax.simulate`][]) at the activation's frame rate.
-3. **Beats.** ASHLE's motor phase $\\varphi(t)$ locks to the beat with a constant lag
-   $\\theta$, estimated as the activation-weighted circular mean
-   $\\theta = \\arg \\sum_t a(t) e^{i\\varphi(t)}$ (after `lock_s`). Beats are the times
-   where $\\varphi - \\theta$ crosses $0 \\bmod 2\\pi$, each moved to the activation's
-   peak within `refine_s` when there is one above `threshold`, and dropped where the
-   activation has been silent for `silence_beats` beats. A beat with no peak to move to
-   is filled in: offline, spread evenly between the nearest moved beats before and after
-   it (the tempo taken as constant across the gap; the oscillator's own crossing there
-   carries its phase lag, tens of ms, into the gap); causally, the interval of the last
-   two moved beats continued, within `refine_s` of the oscillator's time.
+3. **Beats.** Offline (`phase="dp"`, the default), a dynamic programme over the whole
+   clip ([`dp_beats`][]) places the beats where the activation is high and the intervals
+   stay close to the oscillators' tempo curve $P(t)$ ([`tempo_curve`][]): the global
+   tempo $f^*$ with the trend of ASHLE's frequency over the clip (a tempo ramp). ASHLE's
+   own phase slips by half a beat for a few beats where eighth notes make the activation
+   between the beats nearly as high as on them (solo melodies); the programme weighs the
+   whole clip at once and keeps the phase. With `phase="ashle"`, and always in the causal
+   mode, the beats come from ASHLE's motor phase $\\varphi(t)$, which locks to the beat
+   with a constant lag $\\theta$, estimated as the activation-weighted circular mean
+   $\\theta = \\arg \\sum_t a(t) e^{i\\varphi(t)}$ (after `lock_s`): beats are the times
+   where $\\varphi - \\theta$ crosses $0 \\bmod 2\\pi$. Either way, each beat is then
+   moved to the activation's peak within `refine_s` when there is one above `threshold`,
+   and dropped where the activation has been silent for `silence_beats` beats. A beat with
+   no peak to move to is filled in: offline, spread evenly between the nearest moved beats
+   before and after it (the tempo taken as constant across the gap); causally, the
+   interval of the last two moved beats continued, within `refine_s` of the oscillator's
+   time.
 4. **Downbeats.** Each beat gets the downbeat activation's maximum near it, $D_k$; a
    Viterbi pass over the beats with states (meter $m$, beat in bar) and observation
    $D_k$ on the bar's first beat and $1 - D_k$ elsewhere picks the bar phase (and the
    meter), with a small probability `bar_switch` of restarting the bar.
 
-Offline ([`decode_oscillator`][]) runs steps 2-3 forward and on the time-reversed
-activation and cross-fades the two beat phasors at mid-file, so that the first seconds
-(before the forward oscillator has locked) use the backward pass; the causal mode
+Offline ([`decode_oscillator`][]) runs step 2 forward and on the time-reversed
+activation and cross-fades the two passes (ASHLE's frequency, or its beat phasor with
+`phase="ashle"`) at mid-file, so that the first seconds (before the forward oscillator
+has locked) use the backward pass; the causal mode
 (`causal=True`, the same as [`StreamingDecoder`][]) uses the forward pass with a tempo
 and lag estimated from the past only.
 
 **References:**
+
+Ellis, D. P. W. (2007). Beat tracking by dynamic programming. J. New Music Research
+36(1), 51-60.
 
 Roman, I. R., Roman, A. S., Kim, J. C. & Large, E. W. (2023). Hebbian learning with
 elasticity explains how the spontaneous motor tempo affects music performance
@@ -108,6 +119,11 @@ class OscillatorSettings(NamedTuple):
         `refine_s` after) is dropped.
     - `bar_switch`: probability per beat that the bar restarts (meter or phase change).
     - `bpm_range`: tempi that can be reported.
+    - `phase`: where the offline beats come from: `"dp"`, the whole-clip dynamic
+        programme of step 3 (default), or `"ashle"`, ASHLE's motor phase (what the
+        causal mode always uses).
+    - `dp_lambda`: $\\lambda$, the weight of the dynamic programme's period penalty (a
+        larger value holds the beat period closer to the oscillators' tempo curve).
     """
 
     fmin: float = 0.5
@@ -137,6 +153,8 @@ class OscillatorSettings(NamedTuple):
     silence_beats: float = 2.5
     bar_switch: float = 0.01
     bpm_range: tuple[float, float] = (40.0, 240.0)
+    phase: str = "dp"
+    dp_lambda: float = 20.0
 
     def resonator(self) -> "rs.ResonatorSettings":
         """The bank and its read-out as [`nrtjax.audio.resonator.ResonatorSettings`][] (the
@@ -162,6 +180,11 @@ class OscillatorSettings(NamedTuple):
                              f"(the salience's octave); widen fmin/octaves.")
         if self.alpha >= 0 or self.refine_s < 0 or self.lock_s <= 0 or not self.meters:
             raise ValueError("Need alpha < 0, refine_s >= 0, lock_s > 0 and at least one meter.")
+        if self.phase not in ("dp", "ashle"):
+            raise ValueError(f"phase={self.phase!r}: use 'dp' (the whole-clip dynamic programme) "
+                             f"or 'ashle' (ASHLE's motor phase).")
+        if not self.dp_lambda >= 0:
+            raise ValueError(f"dp_lambda={self.dp_lambda}: the period penalty's weight must be >= 0.")
 
 
 def global_tempo(mean_amp: np.ndarray, beat: np.ndarray, down: np.ndarray, fps: float,
@@ -280,6 +303,69 @@ def phase_crossings_complex(v: np.ndarray, fps: float) -> np.ndarray:
     k = np.flatnonzero((ang[:-1] < 0) & (ang[1:] >= 0) & (ang[1:] - ang[:-1] < np.pi))
     frac = -ang[k] / (ang[k + 1] - ang[k])
     return (k + frac) / fps
+
+
+def tempo_curve(freq: np.ndarray, centre_hz: float, fps: float, *, start: int = 0) -> np.ndarray:
+    """The beat period (frames) per frame for [`dp_beats`][]: the global tempo $f^*$
+    with ASHLE's tempo trend, $P(t) = f_s / f^* \\cdot e^{-b\\,(t - \\bar t)}$, where $b$
+    is the least-squares slope of $\\log f(t)$ (ASHLE's frequency, frames from `start`
+    on). A straight line follows a tempo ramp; ASHLE's excursions while it corrects its
+    phase, seconds long, average out of it."""
+    t = np.arange(freq.size, dtype=np.float64)
+    fit = slice(start, None) if freq.size - start >= 2 else slice(None)
+    logf = np.log(np.maximum(freq[fit], 1e-6))
+    slope = np.polyfit(t[fit], logf, 1)[0] if logf.size >= 2 else 0.0
+    return fps / centre_hz * np.exp(-slope * (t - t[fit].mean()))
+
+
+def dp_beats(local: np.ndarray, periods: "list[np.ndarray | float]", tightness: float, *,
+             envelope: np.ndarray | None = None) -> np.ndarray:
+    """Beat frames $b_1 < \\dots < b_K$ maximising
+    $$\\sum_k s(b_k) - c \\sum_{k>1} \\min_P \\log^2\\frac{b_k - b_{k-1}}{P(b_k)}$$
+    by dynamic programming over frames (Ellis 2007): `local` is the score $s$ of a beat
+    at each frame, `periods` the tempo hypotheses $P$ (frames; arrays per frame or
+    numbers), each transition taking the one it fits best, and $c$ = `tightness`. An
+    interval lies within $[\\min P / 2, 2 \\max P)$; a sequence starts afresh where no
+    predecessor adds to its score, and ends at the best frame within one period (of the
+    first hypothesis) of the end among the local peaks of `envelope` (default `local`)
+    there, or at any frame there if it has none: without the peak condition the last
+    frame often wins, carrying the path's whole score though nothing sounds there."""
+    n = local.size
+    ps = np.stack([np.broadcast_to(np.asarray(p, np.float64), (n,)) for p in periods])
+    score = np.asarray(local, np.float64).copy()
+    back = np.full(n, -1)
+    for t in range(1, n):
+        lo, hi = max(0, int(t - 2 * ps[:, t].max())), int(t - ps[:, t].min() / 2)
+        if hi <= lo:
+            continue
+        prev = np.arange(lo, hi)
+        lag = (t - prev).astype(np.float64)
+        cost = np.min(np.log(lag[None, :] / ps[:, t, None]) ** 2, axis=0)
+        cand = score[prev] - tightness * cost
+        k = int(np.argmax(cand))
+        if cand[k] > 0:
+            score[t] = local[t] + cand[k]
+            back[t] = prev[k]
+    tail = np.arange(max(0, n - int(ps[0, -1]) - 1), n)
+    inner = tail[(tail > 0) & (tail < n - 1)]
+    env = np.asarray(local if envelope is None else envelope, np.float64)
+    peaks = inner[(env[inner] > env[inner - 1]) & (env[inner] >= env[inner + 1])]
+    if peaks.size:
+        tail = peaks
+    path = [int(tail[np.argmax(score[tail])])]
+    while back[path[-1]] >= 0:
+        path.append(int(back[path[-1]]))
+    return np.asarray(path[::-1], np.int64)
+
+
+def trim_weak_ends(frames: np.ndarray, beat: np.ndarray) -> np.ndarray:
+    """[`dp_beats`][] without its leading and trailing beats that stand out of the
+    activation (peak within 2 frames minus the median) by less than half the median beat:
+    the programme places a first and a last beat even where only noise marks them."""
+    idx = frames.astype(int)
+    height = np.array([beat[max(0, f - 2): f + 3].max() for f in idx]) - np.median(beat)
+    ok = np.flatnonzero(height >= 0.5 * np.median(height)) if idx.size else idx
+    return frames[ok[0]: ok[-1] + 1] if ok.size else frames[:0]
 
 
 def refine_beats(times: np.ndarray, beat: np.ndarray, fps: float, settings: OscillatorSettings,
@@ -410,16 +496,22 @@ def decode_oscillator(act: BeatActivation, *, settings: OscillatorSettings = Osc
     centre = global_tempo(mean_amplitude(drive, fps, settings), beat, down, fps, settings,
                           act.tempo)
     start = min(int(settings.lock_s * fps), beat.size // 2)
-    zf, _ = motor_pass(drive, fps, centre, settings)
-    v = zf / np.maximum(np.abs(zf), 1e-300) * lag_phasor(zf, drive, start)
+    zf, ff = motor_pass(drive, fps, centre, settings)
     if backward:
-        zb, _ = motor_pass(drive[::-1].copy(), fps, centre, settings)
-        vb = zb / np.maximum(np.abs(zb), 1e-300) * lag_phasor(zb, drive[::-1], start)
+        zb, fb = motor_pass(drive[::-1].copy(), fps, centre, settings)
         # Cross-fade at mid-file, where both passes have had the longest to lock.
         ramp = np.clip((np.arange(beat.size) - beat.size / 2) / (settings.lock_s * fps) + 0.5,
                        0.0, 1.0)
-        v = ramp * v + ramp[::-1] * np.conj(vb[::-1])
-    times = phase_crossings_complex(v, fps)
+    if settings.phase == "dp":
+        freq = ramp * ff + ramp[::-1] * fb[::-1] if backward else ff
+        period = tempo_curve(freq, centre, fps, start=0 if backward else start)
+        times = trim_weak_ends(dp_beats(beat, [period], settings.dp_lambda), beat) / fps
+    else:
+        v = zf / np.maximum(np.abs(zf), 1e-300) * lag_phasor(zf, drive, start)
+        if backward:
+            vb = zb / np.maximum(np.abs(zb), 1e-300) * lag_phasor(zb, drive[::-1], start)
+            v = ramp * v + ramp[::-1] * np.conj(vb[::-1])
+        times = phase_crossings_complex(v, fps)
     beats = refine_beats(times, beat, fps, settings, 1.0 / centre, lookahead=True)
     downs = assign_downbeats(beats, down, fps, settings)
     return BeatTrack(beats, downs, 60.0 * centre, "oscillator")
