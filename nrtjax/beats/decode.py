@@ -332,20 +332,24 @@ def dp_beats(local: np.ndarray, periods: "list[np.ndarray | float]", tightness: 
     frame often wins, carrying the path's whole score though nothing sounds there."""
     n = local.size
     ps = np.stack([np.broadcast_to(np.asarray(p, np.float64), (n,)) for p in periods])
+    idx = np.arange(n)
+    los = np.maximum(0, (idx - 2 * ps.max(axis=0)).astype(np.int64))
+    his = (idx - ps.min(axis=0) / 2).astype(np.int64)
+    log_p = np.log(ps)
+    log_lag = np.log(np.maximum(idx, 1).astype(np.float64))
     score = np.asarray(local, np.float64).copy()
     back = np.full(n, -1)
     for t in range(1, n):
-        lo, hi = max(0, int(t - 2 * ps[:, t].max())), int(t - ps[:, t].min() / 2)
+        lo, hi = los[t], his[t]
         if hi <= lo:
             continue
-        prev = np.arange(lo, hi)
-        lag = (t - prev).astype(np.float64)
-        cost = np.min(np.log(lag[None, :] / ps[:, t, None]) ** 2, axis=0)
-        cand = score[prev] - tightness * cost
+        # Predecessors lo .. hi - 1, i.e. lags t - lo down to t - hi + 1 (>= 1).
+        dev = log_lag[t - lo: t - hi: -1][None, :] - log_p[:, t, None]
+        cand = score[lo:hi] - tightness * np.min(dev * dev, axis=0)
         k = int(np.argmax(cand))
         if cand[k] > 0:
             score[t] = local[t] + cand[k]
-            back[t] = prev[k]
+            back[t] = lo + k
     tail = np.arange(max(0, n - int(ps[0, -1]) - 1), n)
     inner = tail[(tail > 0) & (tail < n - 1)]
     env = np.asarray(local if envelope is None else envelope, np.float64)
