@@ -19,9 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/nrtjax demo
 
 # glibc's malloc on huge pages, as the nrtjax command runs (experiments/_env.py); ignored
-# where glibc or the kernel lacks it, and a GLIBC_TUNABLES you set is used instead. The suite
-# took 5.5-6.7 min with it in four runs here, 6.4-7 min without in earlier sessions' runs
-# (a noisy machine: no clear gain for the tests, which are mostly short runs and compiles).
+# where glibc or the kernel lacks it, and a GLIBC_TUNABLES you set is used instead (timed
+# with and without on this noisy machine: no clear gain for the tests, which are mostly short
+# runs and compiles).
 HUGEPAGES := GLIBC_TUNABLES=$${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}
 
 test: $(STAMP)
