@@ -24,9 +24,13 @@ demo: $(STAMP)
 # runs and compiles).
 HUGEPAGES := GLIBC_TUNABLES=$${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}
 
+# The tests share one JAX compilation cache, fresh for each run and removed after it: many of
+# them run a job in a subprocess that compiles what another test's job compiled already
+# (about 10-15 % faster on the job tests here; results are the same executables).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(HUGEPAGES) $(PY) -m pytest -q -n 2 --dist loadfile
+	cache=$$(mktemp -d) && JAX_COMPILATION_CACHE_DIR=$$cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.1 \
+	  $(HUGEPAGES) $(PY) -m pytest -q -n 2 --dist loadfile; rc=$$?; rm -rf "$$cache"; exit $$rc
 
 test-slow: $(STAMP)
 	$(HUGEPAGES) $(PY) -m pytest -q -m slow
