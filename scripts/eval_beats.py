@@ -8,10 +8,11 @@ soundfont, reference beats from pretty_midi; `nrtjax.beats.corpus.midi_beats`).
 
 Trackers (`--trackers`, default all that are available):
 
-- `nrtjax` and `nrtjax_hmm`: `nrtjax.beats.track_beats` with the oscillator and the
-  bar-pointer HMM decoder; `nrtjax_ashle`: the oscillator decoder with its beats taken
-  from ASHLE's motor phase (`OscillatorSettings(phase="ashle")`, the offline default
-  before the whole-clip dynamic programme);
+- `nrtjax` and `nrtjax_hmm`: `nrtjax.beats.beat_activation` decoded by the oscillator
+  and the bar-pointer HMM decoder (as `nrtjax.beats.track_beats` does); `nrtjax_ashle`: the
+  oscillator decoder with its beats taken from ASHLE's motor phase
+  (`OscillatorSettings(phase="ashle")`, the offline default before the whole-clip dynamic
+  programme);
 - `previous`: the onset-envelope tracker `nrtjax.audio.extract_groove` (nrtjax's previous
   tracker; it gives no downbeats);
 - `madmom`: RNNBeatProcessor + DBNBeatTrackingProcessor, and RNNDownBeatProcessor +
