@@ -118,7 +118,10 @@ def _descend(loss_u, u0, optim, steps: int, patience: int, rtol: float):
 
 def _scaled(residuals: Residuals, model, datum) -> Float[Array, " n"]:
     """Residuals scaled so that their sum of squares is the loss."""
-    r, w = residuals(model, datum)
+    return _scale(*residuals(model, datum))
+
+
+def _scale(r, w):
     return jnp.where(w > 0, r * jnp.sqrt(w / jnp.maximum(jnp.sum(w), 1.0)), 0.0)
 
 
@@ -127,51 +130,97 @@ def _sq(r):
     return jnp.where(jnp.isfinite(v), v, jnp.inf)
 
 
-def _lm(resid_u, u0, steps: int, patience: int, rtol: float, h: float = 1e-5):
+def _around(f, x, h):
+    """`f` at `x` and at `x +- h_j e_j`, as one vmapped call (one copy of `f` in the
+    compiled program, where three calls would compile it three times). Returns
+    `(f(x), central-difference Jacobian (n, p))`; `h` is a scalar or per coordinate."""
+    p = x.shape[0]
+    h = jnp.broadcast_to(jnp.asarray(h, x.dtype), (p,))
+    steps = jnp.eye(p, dtype=x.dtype) * h[:, None]
+    out = jax.vmap(f)(jnp.concatenate([x[None], x[None] + steps, x[None] - steps]))
+    jac = jtu.tree_map(lambda o: jnp.moveaxis((o[1:p + 1] - o[p + 1:]) / (2 * h.reshape(
+        (p,) + (1,) * (o.ndim - 1))), 0, -1), out)
+    return jtu.tree_map(lambda o: o[0], out), jac
+
+
+def _lm(resid_u, u0, steps, patience: int, rtol: float, h: float = 1e-5, *,
+        history: bool = True, alt=None, alt_ok=None):
     """Levenberg-Marquardt (Marquardt 1963; Nielsen's damping update) on the residual
     vector `resid_u(u)`, whose sum of squares is the loss. The Jacobian is taken by
-    central differences (`2p` residual evaluations, vmapped): forward runs only, and the
-    reverse-mode tape of a long simulation is never built. Stops after `patience`
-    iterations without a relative gain of `rtol`, or after `steps`. Same returns as
-    `_descend`."""
+    central differences: forward runs only, and the reverse-mode tape of a long
+    simulation is never built. Stops after `patience` iterations without a relative gain
+    of `rtol`, or after `steps`. Same returns as `_descend`; with `history=False` the
+    history is None and `steps` may be traced.
+
+    Every residual evaluation is in one place, a vmapped call on `2p + 1` points inside
+    the loop, so that the compiled program holds one copy of `resid_u` (each copy of a
+    simulation costs seconds of compilation): an iteration evaluates the trial point
+    $u + \\delta$ and the Jacobian's points around it, so the Jacobian of an accepted point
+    is at hand for the next one; a first pass evaluates the start and the points around
+    it. With `alt` (a second start, `(p,)`), a pass before that evaluates both starts and
+    the fit starts from the one with the smaller loss (`alt` only where `alt_ok`); its
+    two losses are then returned as well."""
     p = u0.shape[0]
-    eye = jnp.eye(p, dtype=u0.dtype)
-    hist0 = jnp.full((steps,), jnp.nan, dtype=u0.dtype)
-    r0 = resid_u(u0)
-    carry0 = (jnp.asarray(0), u0, r0, _sq(r0), jnp.asarray(1e-3, u0.dtype),
-              jnp.asarray(2.0, u0.dtype), jnp.asarray(0), hist0)
+    dt = u0.dtype
+    eye = jnp.eye(p, dtype=dt)
+    r_shape = jax.eval_shape(resid_u, u0)
+    hist0 = jnp.full((steps,), jnp.nan, dtype=dt) if history else None
+    # Phases: 0 evaluates the two starts (with `alt`), 1 the start, 2 iterates.
+    phase0 = jnp.asarray(0 if alt is not None else 1)
+    carry0 = (phase0, jnp.asarray(0), u0, jnp.zeros(r_shape.shape, r_shape.dtype),
+              jnp.zeros(r_shape.shape + (p,), r_shape.dtype), jnp.asarray(jnp.inf, dt),
+              jnp.asarray(1e-3, dt), jnp.asarray(2.0, dt), jnp.asarray(0), hist0,
+              jnp.full((2,), jnp.inf, dt))
 
     def cond(c):
-        step, *_, since, _ = c
+        _, step, *_, since, _, _ = c
         return (step < steps) & (since < patience)
 
     def body(c):
-        step, u, r, loss, mu, nu, since, hist = c
-        plus = jax.vmap(lambda e: resid_u(u + h * e))(eye)
-        minus = jax.vmap(lambda e: resid_u(u - h * e))(eye)
-        jac = ((plus - minus) / (2 * h)).T  # (n, p)
-        jac = jnp.where(jnp.isfinite(jac), jac, 0.0)
+        phase, step, u, r, jac, loss, mu, nu, since, hist, starts = c
+        iterating = phase == 2
         g = jac.T @ r
         a = jac.T @ jac
         damp = mu * jnp.maximum(jnp.max(jnp.diagonal(a)), 1e-12)
         delta = -jnp.linalg.solve(a + damp * eye, g)
         delta = jnp.where(jnp.all(jnp.isfinite(delta)), delta, 0.0)
-        r_new = resid_u(u + delta)
+        x = jnp.where(iterating, u + delta, u)
+        points = jnp.concatenate([x[None], x[None] + h * eye, x[None] - h * eye])
+        if alt is not None:
+            two = jnp.concatenate([jnp.stack([u0, alt]), jnp.broadcast_to(u0, (2 * p - 1, p))])
+            points = jnp.where(phase == 0, two, points)
+        out = jax.vmap(resid_u)(points)
+        r_new = out[0]
+        jac_new = ((out[1:p + 1] - out[p + 1:]) / (2 * h)).T  # (n, p)
+        jac_new = jnp.where(jnp.isfinite(jac_new), jac_new, 0.0)
         new = _sq(r_new)
+        if alt is not None:
+            la = new
+            lb = jnp.where(alt_ok, _sq(out[1]), jnp.inf)
+            first = phase == 0
+            starts = jnp.where(first, jnp.stack([la, lb]), starts)
+            u = jnp.where(first, jnp.where(lb < la, alt, u0), u)
         predicted = -(delta @ g) - 0.5 * delta @ (a @ delta)  # half the model decrease
         rho = (loss - new) / jnp.maximum(2 * predicted, 1e-300)
-        accept = new < loss
-        mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), mu * nu)
-        nu = jnp.where(accept, 2.0, 2 * nu)
+        accept = iterating & (new < loss)
+        mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3),
+                       jnp.where(iterating, mu * nu, mu))
+        nu = jnp.where(accept, 2.0, jnp.where(iterating, 2 * nu, nu))
         gained = accept & (loss - new > rtol * loss)
-        u = jnp.where(accept, u + delta, u)
-        r = jnp.where(accept, r_new, r)
-        loss = jnp.where(accept, new, loss)
-        since = jnp.where(gained, 0, since + 1)
-        return (step + 1, u, r, loss, jnp.clip(mu, 1e-12, 1e12), nu, since,
-                hist.at[step].set(loss))
+        take = accept | (phase == 1)
+        u = jnp.where(accept, x, u)
+        r = jnp.where(take, r_new, r)
+        jac = jnp.where(take, jac_new, jac)
+        loss = jnp.where(take, new, loss)
+        since = jnp.where(gained, 0, jnp.where(iterating, since + 1, since))
+        if history:
+            hist = jnp.where(iterating, hist.at[step].set(loss), hist)
+        return (jnp.minimum(phase + 1, 2), step + iterating, u, r, jac, loss,
+                jnp.clip(mu, 1e-12, 1e12), nu, since, hist, starts)
 
-    step, u, _, loss, *_, hist = jax.lax.while_loop(cond, body, carry0)
+    _, step, u, _, _, loss, *_, hist, starts = jax.lax.while_loop(cond, body, carry0)
+    if alt is not None:
+        return u, loss, hist, step, starts
     return u, loss, hist, step
 
 
@@ -200,17 +249,15 @@ def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, ste
         finite = jnp.where(jnp.isfinite(best), best, jnp.inf)
         j = jnp.argmin(finite)
         theta = space.constrain(best_u[j])
-        r, w = residuals(space.set(model, theta), datum)
         if method == "lm":
             # Gauss-Newton: H = 2 J^T J and g = 2 J^T r from a central-difference
             # Jacobian (forward runs only; exact for residuals linear in theta).
-            def res_th(th):
-                return _scaled(residuals, space.set(model, th), datum)
-            jac, r_s = _fd_jacobian(res_th, theta)
+            (r_s, w), (jac, _) = _fd_jacobian(
+                lambda th: _with_weights(residuals, space.set(model, th), datum), theta)
             hess, grad = 2 * jac.T @ jac, 2 * jac.T @ r_s
         else:
-            hess = _fd_hessian(lambda th: loss_theta(th, datum), theta)
-            grad = jax.grad(lambda th: loss_theta(th, datum))(theta)
+            w = residuals(space.set(model, theta), datum)[1]
+            hess, grad = _fd_hessian(lambda th: loss_theta(th, datum), theta)
         n_best = jnp.sum(finite <= finite[j] * 1.01 + 1e-12)
         plateau = taken[j] < steps
         ends = jax.vmap(space.constrain)(best_u)
@@ -274,28 +321,36 @@ def _pick(u: np.ndarray, loss: np.ndarray, k: int, sep: float) -> np.ndarray:
     return np.asarray(chosen)
 
 
+def _with_weights(residuals: Residuals, model, datum):
+    """The scaled residuals (`_scaled`) and the weights."""
+    r, w = residuals(model, datum)
+    return _scale(r, w), w
+
+
+def _fd_step(theta):
+    """Relative central-difference step $\\epsilon^{1/3}\\max(|\\theta_j|, 1)$."""
+    return jnp.finfo(theta.dtype).eps ** (1 / 3) * jnp.maximum(jnp.abs(theta), 1.0)
+
+
 def _fd_jacobian(resid, theta):
-    """Central-difference Jacobian of a residual vector, relative step
-    $\\epsilon^{1/3}\\max(|\\theta_j|, 1)$. Returns `(J (n, p), resid(theta))`."""
-    h = jnp.finfo(theta.dtype).eps ** (1 / 3) * jnp.maximum(jnp.abs(theta), 1.0)
-    eye = jnp.eye(theta.shape[0], dtype=theta.dtype) * h[:, None]
-    plus = jax.vmap(lambda e: resid(theta + e))(eye)
-    minus = jax.vmap(lambda e: resid(theta - e))(eye)
-    return ((plus - minus) / (2 * h[:, None])).T, resid(theta)
+    """`resid(theta)` and the central-difference Jacobian of a residual vector (of each
+    leaf of what `resid` returns: `(n, p)` for a vector), step `_fd_step`, `2p + 1`
+    evaluations in one vmapped call."""
+    return _around(resid, theta, _fd_step(theta))
 
 
-def _fd_hessian(loss, theta: Float[Array, " p"]) -> Float[Array, "p p"]:
-    """The Hessian as central differences of the exact gradient, symmetrised.
+def _fd_hessian(loss, theta: Float[Array, " p"]
+                ) -> tuple[Float[Array, "p p"], Float[Array, " p"]]:
+    """The Hessian as central differences of the exact gradient, symmetrised, and the
+    gradient at `theta`.
 
     Works with every Diffrax adjoint (forward mode over RecursiveCheckpointAdjoint's
-    custom VJP is not available), at the cost of $2p$ gradients. The step is relative,
-    $h_j = \\epsilon^{1/3} \\max(|\\theta_j|, 1)$, the optimum for central differences.
+    custom VJP is not available), at the cost of $2p + 1$ gradients (one vmapped call).
+    The step is relative, $h_j = \\epsilon^{1/3} \\max(|\\theta_j|, 1)$, the optimum for
+    central differences.
     """
-    grad = jax.grad(loss)
-    h = jnp.finfo(theta.dtype).eps ** (1 / 3) * jnp.maximum(jnp.abs(theta), 1.0)
-    eye = jnp.eye(theta.shape[0], dtype=theta.dtype) * h[:, None]
-    cols = jax.vmap(lambda e: (grad(theta + e) - grad(theta - e)))(eye) / (2 * h[:, None])
-    return 0.5 * (cols + cols.T)
+    grad, cols = _around(jax.grad(loss), theta, _fd_step(theta))
+    return 0.5 * (cols + cols.T), grad
 
 
 def _n_subjects(data) -> int:
@@ -455,30 +510,29 @@ def _profile_scan(model, residuals, data, space, u_hat, fixed, seeds, reset, fre
     """Profile traces: for each subject and each sequence `q` (one held parameter), walk
     along `fixed` (unconstrained points whose held coordinate is set, `(s, q, L, p)`),
     minimising over the free coordinates `free` (`(q, p - 1)` indices) by LM at each
-    point. Each point starts from the better of the previous point's optimum
+    point, with at most `steps` (`(q, L)`, an array: one compiled program for every
+    budget) iterations. Each point starts from the better of the previous point's optimum
     (continuation; from `u_hat` where `reset`) and `seeds` (NaN: none). Returns the
     profile loss, `(s, q, L)`."""
-    def trace(u0, fix, seed, rst, idx, datum):
+    def trace(u0, fix, seed, rst, n_steps, idx, datum):
         def resid(u):
             return _scaled(residuals, space.set(model, space.constrain(u)), datum)
 
         def point(prev, x):
-            f, sd, r = x
+            f, sd, r, n = x
             cont = jnp.where(r, u0, prev)
-            la = _sq(resid(f.at[idx].set(cont[idx])))
-            lb = jnp.where(jnp.all(jnp.isfinite(sd)), _sq(resid(f.at[idx].set(sd[idx]))),
-                           jnp.inf)
-            start = jnp.where(lb < la, sd[idx], cont[idx])
-            v, best, _, _ = _lm(lambda w: resid(f.at[idx].set(w)), start, steps, 2, 1e-6)
+            v, best, _, _, (la, lb) = _lm(lambda w: resid(f.at[idx].set(w)), cont[idx], n, 2,
+                                          1e-6, history=False, alt=sd[idx],
+                                          alt_ok=jnp.all(jnp.isfinite(sd)))
             best = jnp.minimum(best, jnp.minimum(la, lb))
             return f.at[idx].set(v), best
 
-        _, out = jax.lax.scan(point, u0, (fix, seed, rst))
+        _, out = jax.lax.scan(point, u0, (fix, seed, rst, n_steps))
         return out
 
-    per_q = jax.vmap(trace, in_axes=(None, 0, 0, 0, 0, None))
-    return jax.vmap(per_q, in_axes=(0, 0, 0, 0, None, 0))(u_hat, fixed, seeds, reset, free,
-                                                          data)
+    per_q = jax.vmap(trace, in_axes=(None, 0, 0, 0, 0, 0, None))
+    return jax.vmap(per_q, in_axes=(0, 0, 0, 0, None, None, 0))(u_hat, fixed, seeds, reset,
+                                                                steps, free, data)
 
 
 @eqx.filter_jit
@@ -605,17 +659,23 @@ def profile(model: eqx.Module, residuals: Residuals, data: PyTree, result: FitRe
                                    fixed.reshape(s, p * length, p))).reshape(s, p, length)
     else:
         free = jnp.asarray([[i for i in range(p) if i != j] for j in range(p)])
-        prof = np.array(_profile_scan(model, residuals, data, space, u_hat, fixed, seeds,
-                                        jnp.asarray(reset), free, scan_steps if scan else steps))
-        if scan:  # the band's edges with the full budget, from the estimate
+        budget = np.full((p, length), scan_steps if scan else steps)
+        if scan:
+            # The band's edges again with the full budget, from the estimate: appended to
+            # each sequence (from the estimate, no seed), so that one compiled program
+            # runs both.
             edges = np.zeros((s, p, 2), int)
             for j, (n_lo, _) in enumerate(seqs_k):
                 edges[:, j, 1] = n_lo
             e_fixed = jnp.take_along_axis(fixed, jnp.asarray(edges)[..., None], 2)
-            e_reset = jnp.ones((s, p, 2), bool)
-            e_seeds = jnp.full(e_fixed.shape, jnp.nan, dtype)
-            e_prof = np.asarray(_profile_scan(model, residuals, data, space, u_hat, e_fixed,
-                                              e_seeds, e_reset, free, steps))
+            fixed = jnp.concatenate([fixed, e_fixed], 2)
+            seeds = jnp.concatenate([seeds, jnp.full(e_fixed.shape, jnp.nan, dtype)], 2)
+            reset = np.concatenate([reset, np.ones((s, p, 2), bool)], 2)
+            budget = np.concatenate([budget, np.full((p, 2), steps)], 1)
+        prof = np.array(_profile_scan(model, residuals, data, space, u_hat, fixed, seeds,
+                                      jnp.asarray(reset), free, jnp.asarray(budget)))
+        if scan:
+            prof, e_prof = prof[..., :length], prof[..., length:]
             np.put_along_axis(prof, edges, np.minimum(
                 np.take_along_axis(prof, edges, 2), e_prof), 2)
     lr = n[:, :, None] * np.log(np.maximum(prof, 1e-300) / best[:, :, None])
