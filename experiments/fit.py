@@ -184,6 +184,12 @@ def _loss_curves(out: Path, subjects, result):
     nrt.io.save_figure(fig, out / "loss_curves.png")
 
 
+# The figures' and metrics' model runs, compiled once per job: op by op, each of the
+# simulation's operations would compile apart (tens of them, ~0.05 s each).
+_residuals = eqx.filter_jit(lambda res, model, datum: res(model, datum))
+_model_phase = eqx.filter_jit(lambda res, model, period: res.model_phase(model, period))
+
+
 def _summary_figure(out, cohort, result, template, res):
     d = cohort.data
     rows, n = [], len(cohort.subjects)
@@ -192,8 +198,8 @@ def _summary_figure(out, cohort, result, template, res):
         datum = jax.tree.map(lambda x: x[i], d)
         mask = np.asarray(datum.mask)
         ratio, obs = np.asarray(datum.ratio)[mask], np.asarray(datum.asynchrony)[mask]
-        fit_r, _ = res(result.model(template, i), datum)
-        ref_r, _ = res(template, datum)
+        fit_r, _ = _residuals(res, result.model(template, i), datum)
+        ref_r, _ = _residuals(res, template, datum)
         model = obs + np.asarray(fit_r)[mask]
         ref = obs + np.asarray(ref_r)[mask]
         rows += [[s, r, o, m, q] for r, o, m, q in zip(ratio, obs, model, ref)]
@@ -210,7 +216,7 @@ def _summary_figure(out, cohort, result, template, res):
 
 
 def _model_taps(res, model, period):
-    ts, phase = res.model_phase(model, jnp.asarray(period))
+    ts, phase = _model_phase(res, model, jnp.asarray(period))
     return nrt.analysis.phase_crossings(np.asarray(ts), np.asarray(phase))
 
 
@@ -247,7 +253,7 @@ def eqx_f0(model, smt):
 def _rmse(res, model_for, data, n):
     out = []
     for i in range(n):
-        r, w = res(model_for(i), jax.tree.map(lambda x: x[i], data))
+        r, w = _residuals(res, model_for(i), jax.tree.map(lambda x: x[i], data))
         out.append(float(jnp.sqrt(jnp.sum(w * r**2) / jnp.sum(w))))
     return out
 

@@ -269,7 +269,13 @@ def _fit_cohort(model, residuals, data, space, u0, optimizer, learning_rate, ste
     # those iterations, so one subject that needs all `steps` would hold up the cohort
     # (docs/fitting.md, Cost). The global design, where every point costs the same, stays
     # vmapped over subjects (`_design_loss`).
-    return jax.lax.map(lambda args: subject(*args), (u0, data))
+    (theta, loss, hist, rloss, taken, n_obs, hess, grad, plateau, n_best,
+     ends) = jax.lax.map(lambda args: subject(*args), (u0, data))
+    # In the same program, not op by op after it (each eager operation compiles apart).
+    cov, se = laplace(hess, loss, n_obs)
+    gnorm, newton = _convergence(space, theta, grad, hess)
+    return (theta, loss, hist, rloss, taken, n_obs, hess, plateau, n_best, ends, cov, se,
+            gnorm, newton)
 
 
 @eqx.filter_jit
@@ -454,11 +460,10 @@ def fit(
         d_loss = jnp.zeros((n, 0), base.dtype)
     if method not in ("adam", "lm"):
         raise ValueError(f"method={method!r}: choose 'adam' or 'lm'.")
-    theta, loss, hist, rloss, taken, n_obs, hess, grad, plateau, n_best, ends = _fit_cohort(
+    (theta, loss, hist, rloss, taken, n_obs, hess, plateau, n_best, ends, cov, se, gnorm,
+     newton) = _fit_cohort(
         model, residuals, data, space, u0, optimizer, float(learning_rate), steps,
         patience, rtol, method)
-    cov, se = laplace(hess, loss, n_obs)
-    gnorm, newton = _convergence(space, theta, grad, hess)
     return FitResult(names=space.names, log_scaled=space.log_scaled(), bounds=space.bounds,
                      params=theta, loss=loss, design_params=d_theta,
                      design_loss=jnp.asarray(d_loss, base.dtype),

@@ -260,8 +260,10 @@ def ess(x: np.ndarray) -> np.ndarray:
     import blackjax
 
     x = jnp.asarray(np.asarray(x, float))
-    return np.asarray(blackjax.diagnostics.effective_sample_size(x, chain_axis=0,
-                                                                 sample_axis=1))
+    # Jitted: op by op, each of its operations would compile apart (~100 of them).
+    return np.asarray(jax.jit(blackjax.diagnostics.effective_sample_size,
+                              static_argnames=("chain_axis", "sample_axis"))(
+        x, chain_axis=0, sample_axis=1))
 
 
 def summarise(theta: np.ndarray, names: Sequence[str], *, credible: float = 0.95
