@@ -130,17 +130,29 @@ def _sq(r):
     return jnp.where(jnp.isfinite(v), v, jnp.inf)
 
 
+def _stencil(x, h):
+    """`x` and `x +- h_j e_j`, `(2p + 1, p)`; `h` is a scalar or per coordinate."""
+    p = x.shape[0]
+    steps = jnp.eye(p, dtype=x.dtype) * jnp.broadcast_to(jnp.asarray(h, x.dtype), (p,))[:, None]
+    return jnp.concatenate([x[None], x[None] + steps, x[None] - steps])
+
+
+def _central(out, h):
+    """From `f` evaluated on `_stencil(x, h)` (each leaf stacked on axis 0): `(f(x),
+    central-difference Jacobian)`, `(n, p)` for a vector leaf."""
+    def jac(o):
+        p = (o.shape[0] - 1) // 2
+        hp = jnp.broadcast_to(jnp.asarray(h, o.dtype), (p,)).reshape((p,) + (1,) * (o.ndim - 1))
+        return jnp.moveaxis((o[1:p + 1] - o[p + 1:]) / (2 * hp), 0, -1)
+
+    return jtu.tree_map(lambda o: o[0], out), jtu.tree_map(jac, out)
+
+
 def _around(f, x, h):
     """`f` at `x` and at `x +- h_j e_j`, as one vmapped call (one copy of `f` in the
     compiled program, where three calls would compile it three times). Returns
     `(f(x), central-difference Jacobian (n, p))`; `h` is a scalar or per coordinate."""
-    p = x.shape[0]
-    h = jnp.broadcast_to(jnp.asarray(h, x.dtype), (p,))
-    steps = jnp.eye(p, dtype=x.dtype) * h[:, None]
-    out = jax.vmap(f)(jnp.concatenate([x[None], x[None] + steps, x[None] - steps]))
-    jac = jtu.tree_map(lambda o: jnp.moveaxis((o[1:p + 1] - o[p + 1:]) / (2 * h.reshape(
-        (p,) + (1,) * (o.ndim - 1))), 0, -1), out)
-    return jtu.tree_map(lambda o: o[0], out), jac
+    return _central(jax.vmap(f)(_stencil(x, h)), h)
 
 
 def _lm(resid_u, u0, steps, patience: int, rtol: float, h: float = 1e-5, *,
@@ -185,13 +197,12 @@ def _lm(resid_u, u0, steps, patience: int, rtol: float, h: float = 1e-5, *,
         delta = -jnp.linalg.solve(a + damp * eye, g)
         delta = jnp.where(jnp.all(jnp.isfinite(delta)), delta, 0.0)
         x = jnp.where(iterating, u + delta, u)
-        points = jnp.concatenate([x[None], x[None] + h * eye, x[None] - h * eye])
+        points = _stencil(x, h)
         if alt is not None:
             two = jnp.concatenate([jnp.stack([u0, alt]), jnp.broadcast_to(u0, (2 * p - 1, p))])
             points = jnp.where(phase == 0, two, points)
         out = jax.vmap(resid_u)(points)
-        r_new = out[0]
-        jac_new = ((out[1:p + 1] - out[p + 1:]) / (2 * h)).T  # (n, p)
+        r_new, jac_new = _central(out, h)  # (n,), (n, p)
         jac_new = jnp.where(jnp.isfinite(jac_new), jac_new, 0.0)
         new = _sq(r_new)
         if alt is not None:
