@@ -61,6 +61,9 @@ class Config(BaseConfig):
     tempo_max: float = 180.0
     negative_p: float = 0.25  # train items with a silent or free-time stretch
     whole_negative_p: float = 0.03  # train items with no beat at all
+    # Train items whose drums are kept bare (kick, snare, clap, toms; no hats, cymbals or
+    # other instruments) in place of the stem mode drawn (0: no draw, the corpus as before).
+    bare_drums_p: float = 0.0
     soundfonts: list[str] = dataclasses.field(default_factory=lambda: list(SOUNDFONT_WEIGHT))
     # Source packages drawn from: MMA (grooves and its example songs), Debian's MIDI
     # packages, and "music21" (scores from the music21 wheel's corpus, nrtjax.beats.scores;
@@ -84,6 +87,7 @@ class Config(BaseConfig):
         check_range("tempo_max", self.tempo_max, low=self.tempo_min, high=400.0)
         check_range("negative_p", self.negative_p, low=0.0, high=1.0)
         check_range("whole_negative_p", self.whole_negative_p, low=0.0, high=1.0)
+        check_range("bare_drums_p", self.bare_drums_p, low=0.0, high=1.0)
         check_range("workers", self.workers, low=1, high=64)
         check_range("seed", self.seed, low=0)
         if not self.soundfonts:
@@ -227,6 +231,8 @@ def plan_item(cfg: Config, split: str, index: int, attempt: int, src: dict) -> d
     spec["transpose"] = int(rng.integers(-5, 7))
     names, probs = STEMS["train" if train else "eval"]
     spec["stems"] = str(rng.choice(names, p=probs))
+    if train and cfg.bare_drums_p > 0 and rng.random() < cfg.bare_drums_p:
+        spec["stems"] = "bare_drums"
     w = np.array([SOUNDFONT_WEIGHT[k] for k in cfg.soundfonts])
     spec["soundfont"] = str(rng.choice(cfg.soundfonts, p=w / w.sum()))
     spec["fluid"] = {"gain": float(rng.uniform(0.25, 0.6)), "reverb": bool(rng.random() < 0.5),

@@ -7,6 +7,7 @@ MIDI and, rendered by fluidsynth, in the audio; a tempo ramp's time map has deri
 them itself) are skipped with the reason when they are missing.
 """
 
+import copy
 import dataclasses
 import json
 import shutil
@@ -168,6 +169,45 @@ def test_tiny_build(tmp_path):
     assert build(tmp_path / "a") == summary
 
 
+@needs_mma
+def test_bare_drums_keep_kick_snare_and_toms(tmp_path):
+    """`bare_drums` keeps only the drum notes of a bare kit (GM keys listed by hand here),
+    `drums_only` all drum notes, and a piece without drums falls back to `all`."""
+    _, pm, _, _ = mma_piece(tmp_path, "60sRock", 120)
+    drum_pitches = {n.pitch for i in pm.instruments if i.is_drum for n in i.notes}
+    assert drum_pitches & {42, 44, 46, 49, 51}  # the groove has hats or cymbals to drop
+    kept = {35, 36, 37, 38, 39, 40, 41, 43, 45, 47, 48, 50}
+    rng = np.random.default_rng(0)
+    bare = copy.deepcopy(pm)
+    assert corpus.select_stems(bare, "bare_drums", rng) == "bare_drums"
+    assert all(i.is_drum for i in bare.instruments)
+    pitches = [n.pitch for i in bare.instruments for n in i.notes]
+    assert pitches and set(pitches) <= kept
+    assert len(pitches) == sum(n.pitch in kept for i in pm.instruments if i.is_drum
+                               for n in i.notes)
+    no_drums = copy.deepcopy(pm)
+    no_drums.instruments = [i for i in no_drums.instruments if not i.is_drum]
+    assert corpus.select_stems(no_drums, "bare_drums", rng) == "all"
+
+
+def test_bare_drums_p_draws_nothing_when_off():
+    """bare_drums_p=0 leaves every planned item as it was (the shipped corpora rebuild
+    unchanged); above 0 it sets some train items' stems and no eval item's."""
+    from experiments import beat_data
+
+    src = {"mma": [{"family": "f", "name": "g", "bar_quarters": 4.0, "beats_per_bar": 4}],
+           "midi": [], "held_out": []}
+    off = beat_data.Config()
+    plans = [beat_data.plan_item(off, "train", i, 0, src) for i in range(200)]
+    rerun = [beat_data.plan_item(off, "train", i, 0, src) for i in range(200)]
+    assert plans == rerun and all(p["stems"] != "bare_drums" for p in plans)
+    on = dataclasses.replace(off, bare_drums_p=0.5)
+    bare = [beat_data.plan_item(on, "train", i, 0, src)["stems"] for i in range(200)]
+    assert 0.35 < np.mean([b == "bare_drums" for b in bare]) < 0.65
+    assert all(beat_data.plan_item(on, s, i, 0, src)["stems"] != "bare_drums"
+               for s in ("valid", "test") for i in range(50))
+
+
 def test_config_errors():
     from experiments import beat_data
     from experiments._job import ConfigError
@@ -182,6 +222,8 @@ def test_config_errors():
         beat_data.Config(sources=["no-such-package"])
     with pytest.raises(ConfigError, match="sources is empty"):
         beat_data.Config(sources=[])
+    with pytest.raises(ConfigError, match="bare_drums_p"):
+        beat_data.Config(bare_drums_p=1.5)
 
 
 @pytest.mark.skipif(not corpus.MIDI_SOURCES["simutrans-data"].exists(),

@@ -280,16 +280,27 @@ def transpose(pm, semitones: int) -> None:
                 n.pitch = int(np.clip(n.pitch + semitones, 0, 127))
 
 
+# General MIDI percussion keys of a bare kit: kicks (35, 36), side stick (37), snares (38,
+# 40), hand clap (39) and toms (41, 43, 45, 47, 48, 50). Hi-hats, cymbals and the rest of
+# the percussion (which mark the subdivisions) are what `bare_drums` drops.
+BARE_KIT = frozenset({35, 36, 37, 38, 39, 40, 41, 43, 45, 47, 48, 50})
+
+
 def select_stems(pm, mode: str, rng: np.random.Generator) -> str:
-    """Keep all instruments, drop the drums, keep only the drums, or drop one pitched
-    instrument; fall back to `all` where the mode would leave nothing. Returns the mode
-    applied."""
+    """Keep all instruments, drop the drums, keep only the drums, keep only the drums'
+    kick, snare, clap and toms (`bare_drums`, `BARE_KIT`), or drop one pitched instrument;
+    fall back to `all` where the mode would leave nothing. Returns the mode applied."""
     drums = [i for i in pm.instruments if i.is_drum and i.notes]
     pitched = [i for i in pm.instruments if not i.is_drum and i.notes]
+    bare = [n for i in drums for n in i.notes if n.pitch in BARE_KIT]
     if mode == "no_drums" and drums and pitched:
         pm.instruments = pitched
     elif mode == "drums_only" and drums:
         pm.instruments = drums
+    elif mode == "bare_drums" and len(bare) >= 8:
+        for i in drums:
+            i.notes = [n for n in i.notes if n.pitch in BARE_KIT]
+        pm.instruments = [i for i in drums if i.notes]
     elif mode == "drop_one" and len(pitched) >= 2:
         gone = pitched[int(rng.integers(len(pitched)))]
         pm.instruments = [i for i in pm.instruments if i is not gone]
