@@ -64,6 +64,10 @@ class Config(BaseConfig):
     # Train items whose drums are kept bare (kick, snare, clap, toms; no hats, cymbals or
     # other instruments) in place of the stem mode drawn (0: no draw, the corpus as before).
     bare_drums_p: float = 0.0
+    # Train items whose drums are played by a synthesised drum machine (kick, snare, clap,
+    # toms, hats and cymbals with parameters drawn per item) instead of the soundfont's kit,
+    # mixed -6..+6 dB against the rest (0: no draw, the corpus as before).
+    synth_drums_p: float = 0.0
     soundfonts: list[str] = dataclasses.field(default_factory=lambda: list(SOUNDFONT_WEIGHT))
     # Source packages drawn from: MMA (grooves and its example songs), Debian's MIDI
     # packages, and "music21" (scores from the music21 wheel's corpus, nrtjax.beats.scores;
@@ -88,6 +92,7 @@ class Config(BaseConfig):
         check_range("negative_p", self.negative_p, low=0.0, high=1.0)
         check_range("whole_negative_p", self.whole_negative_p, low=0.0, high=1.0)
         check_range("bare_drums_p", self.bare_drums_p, low=0.0, high=1.0)
+        check_range("synth_drums_p", self.synth_drums_p, low=0.0, high=1.0)
         check_range("workers", self.workers, low=1, high=64)
         check_range("seed", self.seed, low=0)
         if not self.soundfonts:
@@ -233,6 +238,9 @@ def plan_item(cfg: Config, split: str, index: int, attempt: int, src: dict) -> d
     spec["stems"] = str(rng.choice(names, p=probs))
     if train and cfg.bare_drums_p > 0 and rng.random() < cfg.bare_drums_p:
         spec["stems"] = "bare_drums"
+    if train and cfg.synth_drums_p > 0 and rng.random() < cfg.synth_drums_p:
+        spec["synth_drums"] = {"seed": int(rng.integers(2**31)),
+                               "level_db": float(rng.uniform(-6, 6))}
     w = np.array([SOUNDFONT_WEIGHT[k] for k in cfg.soundfonts])
     spec["soundfont"] = str(rng.choice(cfg.soundfonts, p=w / w.sum()))
     spec["fluid"] = {"gain": float(rng.uniform(0.25, 0.6)), "reverb": bool(rng.random() < 0.5),

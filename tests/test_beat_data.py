@@ -190,6 +190,78 @@ def test_bare_drums_keep_kick_snare_and_toms(tmp_path):
     assert corpus.select_stems(no_drums, "bare_drums", rng) == "all"
 
 
+def _centroid(x, sr):
+    mag = np.abs(np.fft.rfft(x)) ** 2  # power-weighted
+    f = np.fft.rfftfreq(x.size, 1 / sr)
+    return float(np.sum(f * mag) / np.sum(mag))
+
+
+def test_drum_machine_sounds():
+    """Each synthesised kind is finite with peak 1, and sits where a drum of its kind sits
+    in the spectrum (centroids by a plain FFT here); the same generator state gives the
+    same sound."""
+    sr = 22050
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        sounds = {k: corpus.drum_sound(k, sr, rng) for k in (*corpus.DRUM_KINDS, "other")}
+        for k, x in sounds.items():
+            assert np.all(np.isfinite(x)) and np.max(np.abs(x)) == pytest.approx(1.0, rel=1e-5), k
+        assert _centroid(sounds["kick"], sr) < 400
+        assert _centroid(sounds["hat"], sr) > 4000 and _centroid(sounds["cymbal"], sr) > 4000
+        assert _centroid(sounds["kick"], sr) < _centroid(sounds["snare"], sr) < 8000
+    a = corpus.drum_sound("snare", sr, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, corpus.drum_sound("snare", sr, np.random.default_rng(1)))
+
+
+def test_synth_drums_start_on_their_notes():
+    """Every hit starts at its note's sample: silence before the first note, and for
+    notes 1 s apart the energy jumps at each note's start."""
+    sr = 22050
+    keys = [36, 38, 39, 42, 45, 36, 40, 44]
+    notes = [(0.5 + k, key, 100) for k, key in enumerate(keys)]
+    x = corpus.synth_drums(notes, 10 * sr, sr, np.random.default_rng(0))
+    assert np.all(x[: int(0.5 * sr)] == 0) and np.all(np.isfinite(x))
+    w = int(0.02 * sr)
+    for start, key, _ in notes:
+        i = int(round(start * sr))
+        assert np.sum(x[i:i + w] ** 2) > 100 * (np.sum(x[i - w:i] ** 2) + 1e-12), key
+    y = corpus.synth_drums(notes, 10 * sr, sr, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(x, corpus.synth_drums(notes, 10 * sr, sr,
+                                                    np.random.default_rng(1)))
+
+
+@needs_mma
+@needs_fluidsynth
+def test_synth_drums_item(tmp_path):
+    """A train item whose drums come from the drum machine: its record keeps the draw,
+    and the high-passed audio's hits line up with the MIDI's drum notes at lag 0 (the
+    hits start at the note's sample)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from experiments import beat_data
+
+    cfg = beat_data.Config(synth_drums_p=1.0, bare_drums_p=1.0, soundfonts=["TimGM6mb"],
+                           min_clip_s=12.0, max_clip_s=12.5, negative_p=0.0,
+                           whole_negative_p=0.0)
+    src = beat_data.sources(dataclasses.replace(cfg, sources=["mma"]))
+    for i in range(8):
+        spec = beat_data.plan_item(cfg, "train", i, 0, src["train"])
+        spec["eq"], spec["reverb"], spec["noise"] = "none", None, None
+        rec = corpus.make_item(spec, tmp_path, 22050)
+        if "rejected" not in rec and rec["stems"] == "bare_drums":
+            break
+    assert rec["spec"]["synth_drums"]["seed"] == spec["synth_drums"]["seed"]
+    x, sr = sf.read(tmp_path / f"{rec['name']}.flac")
+    t, _ = corpus.read_beats(tmp_path / f"{rec['name']}.beats")
+    y = sosfiltfilt(butter(2, 100, "highpass", fs=sr, output="sos"), x)
+    env = np.sqrt(np.convolve(y**2, np.ones(44) / 44, "same"))
+    t = t[(t > 0.1) & (t < x.size / sr - 0.2)]
+    lags = np.arange(-0.05, 0.0505, 0.001)
+    score = [np.mean(env[np.round((t + lag) * sr).astype(int)]) for lag in lags]
+    assert abs(lags[int(np.argmax(score))]) <= 0.004
+
+
 def test_bare_drums_p_draws_nothing_when_off():
     """bare_drums_p=0 leaves every planned item as it was (the shipped corpora rebuild
     unchanged); above 0 it sets some train items' stems and no eval item's."""
@@ -200,7 +272,8 @@ def test_bare_drums_p_draws_nothing_when_off():
     off = beat_data.Config()
     plans = [beat_data.plan_item(off, "train", i, 0, src) for i in range(200)]
     rerun = [beat_data.plan_item(off, "train", i, 0, src) for i in range(200)]
-    assert plans == rerun and all(p["stems"] != "bare_drums" for p in plans)
+    assert plans == rerun and all(p["stems"] != "bare_drums" and "synth_drums" not in p
+                                  for p in plans)
     on = dataclasses.replace(off, bare_drums_p=0.5)
     bare = [beat_data.plan_item(on, "train", i, 0, src)["stems"] for i in range(200)]
     assert 0.35 < np.mean([b == "bare_drums" for b in bare]) < 0.65
@@ -224,6 +297,8 @@ def test_config_errors():
         beat_data.Config(sources=[])
     with pytest.raises(ConfigError, match="bare_drums_p"):
         beat_data.Config(bare_drums_p=1.5)
+    with pytest.raises(ConfigError, match="synth_drums_p"):
+        beat_data.Config(synth_drums_p=-0.1)
 
 
 @pytest.mark.skipif(not corpus.MIDI_SOURCES["simutrans-data"].exists(),

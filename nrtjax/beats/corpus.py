@@ -384,6 +384,100 @@ def render(pm, soundfont: str, sr: int, *, gain: float = 0.4, reverb: bool = Fal
     return audio.mean(axis=1)
 
 
+# General MIDI percussion keys by the kind of sound `synth_drums` makes for them.
+DRUM_KINDS = {"kick": (35, 36), "snare": (37, 38, 40), "clap": (39,),
+              "tom": (41, 43, 45, 47, 48, 50), "hat": (42, 44), "open_hat": (46,),
+              "cymbal": (49, 51, 52, 53, 55, 57, 59)}
+
+
+def _decay(n: int, sr: int, tau: float) -> np.ndarray:
+    return np.exp(-np.arange(n) / (tau * sr))
+
+
+def _filtered_noise(n: int, sr: int, rng: np.random.Generator, lo: float | None,
+                    hi: float | None) -> np.ndarray:
+    from scipy.signal import butter, sosfilt
+
+    w = rng.standard_normal(n)
+    if lo and hi:
+        return sosfilt(butter(2, [lo, hi], "bandpass", fs=sr, output="sos"), w)
+    if lo:
+        return sosfilt(butter(4, lo, "highpass", fs=sr, output="sos"), w)
+    return w
+
+
+def drum_sound(kind: str, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """One synthesised drum hit of a drum machine's kind (`DRUM_KINDS`; any other key gets
+    a short tuned blip or band of noise), its parameters drawn from `rng`, peak 1.
+
+    Kick and toms: a sine whose pitch falls exponentially to its rest pitch; snare: a tone
+    plus band-passed noise; clap: three or four noise bursts a few ms apart and a tail;
+    hats and cymbals: high-passed noise (closed 20-70 ms, open 150-400 ms, cymbals
+    0.4-1.5 s)."""
+    t = lambda s: np.arange(int(s * sr)) / sr  # noqa: E731
+    if kind in ("kick", "tom"):
+        f1 = rng.uniform(40, 70) if kind == "kick" else rng.uniform(80, 300)
+        f0 = f1 * rng.uniform(1.5, 4.0)
+        length = rng.uniform(0.12, 0.5)
+        tt = t(length)
+        f = f1 + (f0 - f1) * np.exp(-tt / rng.uniform(0.01, 0.06))
+        x = np.sin(2 * np.pi * np.cumsum(f) / sr) * _decay(tt.size, sr, length / 4)
+        if rng.random() < 0.5:  # a beater click
+            k = int(0.003 * sr)
+            x[:k] += rng.uniform(0.1, 0.5) * rng.standard_normal(k)
+    elif kind == "snare":
+        n = int(rng.uniform(0.12, 0.35) * sr)
+        tone = np.sin(2 * np.pi * rng.uniform(150, 280) * np.arange(n) / sr)
+        noise = _filtered_noise(n, sr, rng, rng.uniform(800, 2500), rng.uniform(6000, 10000))
+        noise /= np.max(np.abs(noise)) + 1e-12
+        mix = rng.uniform(0.2, 0.8)
+        x = (mix * tone * _decay(n, sr, rng.uniform(0.02, 0.06))
+             + (1 - mix) * noise * _decay(n, sr, rng.uniform(0.04, 0.12)))
+    elif kind == "clap":
+        n = int(0.3 * sr)
+        env = np.zeros(n)
+        gap = rng.uniform(0.006, 0.014)
+        for j in range(int(rng.integers(3, 5))):
+            i = int(j * gap * sr)
+            env[i:] = np.maximum(env[i:], _decay(n - i, sr, 0.004))
+        env = np.maximum(env, 0.5 * _decay(n, sr, rng.uniform(0.04, 0.12)))
+        x = env * _filtered_noise(n, sr, rng, rng.uniform(700, 1200), rng.uniform(2000, 4000))
+    elif kind in ("hat", "open_hat", "cymbal"):
+        tau = {"hat": (0.02, 0.07), "open_hat": (0.15, 0.4), "cymbal": (0.4, 1.5)}[kind]
+        length = rng.uniform(*tau)
+        n = int(min(4 * length, 3.0) * sr)
+        x = _filtered_noise(n, sr, rng, rng.uniform(5000, 9000), None) * _decay(n, sr, length / 3)
+    elif rng.random() < 0.5:  # other percussion: a tuned blip ...
+        n = int(rng.uniform(0.05, 0.2) * sr)
+        x = np.sin(2 * np.pi * rng.uniform(300, 2000) * np.arange(n) / sr) * _decay(n, sr, n / sr / 4)
+    else:  # ... or a short band of noise
+        n = int(rng.uniform(0.03, 0.15) * sr)
+        lo = rng.uniform(500, 5000)
+        x = _filtered_noise(n, sr, rng, lo, min(lo * rng.uniform(1.5, 3.0), 0.45 * sr))
+        x *= _decay(n, sr, n / sr / 4)
+    return (x / (np.max(np.abs(x)) + 1e-12)).astype(np.float32)
+
+
+def synth_drums(notes: list[tuple[float, int, int]], n: int, sr: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """The drum notes `(start_s, key, velocity)` played by a drum machine drawn from `rng`
+    (one `drum_sound` per key and its level), `n` samples at `sr`; each hit starts at its
+    note's start sample, so the beats stay where the annotation says."""
+    kind = {k: name for name, keys in DRUM_KINDS.items() for k in keys}
+    sounds, levels = {}, {}
+    x = np.zeros(n, np.float32)
+    for start, key, velocity in sorted(notes):
+        if key not in sounds:
+            sounds[key] = drum_sound(kind.get(key, "other"), sr, rng)
+            levels[key] = 10 ** (rng.uniform(-9, 0) / 20)
+        i = int(round(start * sr))
+        if not 0 <= i < n:
+            continue
+        snd = sounds[key][: n - i]
+        x[i:i + snd.size] += levels[key] * (velocity / 127) ** 1.5 * snd
+    return x
+
+
 def equalise(x: np.ndarray, sr: int, kind: str,
              rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Zero-phase Butterworth filtering (no time shift): lowpass, highpass, band
@@ -601,11 +695,28 @@ def make_item(spec: dict, directory: Path, sr: int) -> dict:
             gone = (beats >= a) & (beats < b)
         for inst in pm.instruments:  # nothing after the clip needs rendering
             inst.notes = [n for n in inst.notes if n.start < stop]
+        hits = []
+        if spec.get("synth_drums"):  # the drums from a drum machine, not the soundfont
+            hits = [(n.start, n.pitch, n.velocity) for i in pm.instruments if i.is_drum
+                    for n in i.notes]
+            pm.instruments = [i for i in pm.instruments if not i.is_drum]
         fl = spec["fluid"]
         pm = constant_tempo(pm)
-        audio = render(pm, SOUNDFONTS[spec["soundfont"]][0], sr, gain=fl["gain"],
-                       reverb=fl["reverb"], chorus=fl["chorus"], workdir=Path(d))
+        if any(i.notes for i in pm.instruments):
+            audio = render(pm, SOUNDFONTS[spec["soundfont"]][0], sr, gain=fl["gain"],
+                           reverb=fl["reverb"], chorus=fl["chorus"], workdir=Path(d))
+        else:
+            audio = np.zeros(0, np.float32)
     i0, n = int(round(offset * sr)), int(round(clip * sr))
+    if hits:
+        audio = np.pad(audio, (0, max(0, i0 + n - audio.size)))
+        sd = spec["synth_drums"]
+        drums = synth_drums(hits, audio.size, sr, np.random.default_rng(sd["seed"]))
+        rms_p = float(np.sqrt(np.mean(audio[i0:i0 + n] ** 2)))
+        rms_d = float(np.sqrt(np.mean(drums[i0:i0 + n] ** 2)))
+        if rms_d > 0:
+            level = rms_p * 10 ** (sd["level_db"] / 20) if rms_p > 1e-4 else 0.1
+            audio = audio + drums * (level / rms_d)
     x = np.zeros(n, np.float32)
     seg = audio[i0:i0 + n]
     x[: seg.size] = seg
