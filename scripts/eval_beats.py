@@ -31,9 +31,12 @@ while madmom scores F > 0.9. `--tables` rewrites the tables from `--out`'s
 
     python scripts/eval_beats.py [--sets valid,test] [--trackers nrtjax,madmom,...]
         [--limit N] [--corpus DIR] [--out outputs/eval_beats] [--checkpoint PATH.eqx[,PATH.eqx...]]
+        [--tempo-weight W]
 
 `--checkpoint` names the beat network of the nrtjax trackers (default the shipped one);
-several, comma-separated, are averaged as one `nrtjax.beats.BeatEnsemble`.
+several, comma-separated, are averaged as one `nrtjax.beats.BeatEnsemble`. `--tempo-weight W`
+has the nrtjax decoders read the network's tempo head with weight W (their `tempo_weight`;
+default 0, as shipped).
 """
 
 import argparse
@@ -208,22 +211,28 @@ def legacy_items(name: str, cache: Path, seconds: float = 40.0) -> list[dict]:
 # --- trackers in this process -----------------------------------------------------------------
 
 
-def local_trackers(wanted: list[str], checkpoint: str | None = None) -> dict:
+def local_trackers(wanted: list[str], checkpoint: str | None = None,
+                   tempo_weight: float = 0.0) -> dict:
     """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`; the
     nrtjax trackers use `checkpoint` (default the shipped network; comma-separated paths:
-    their ensemble), loaded once."""
+    their ensemble), loaded once, and both decoders read its tempo head with
+    `tempo_weight` (0, the default: not read)."""
     out = {}
     if any(name in wanted for name in NRTJAX):
         from nrtjax.beats import BeatEnsemble, beat_activation, load_model
         from nrtjax.beats.decode import OscillatorSettings, decode_oscillator
-        from nrtjax.beats.hmm import decode_hmm
+        from nrtjax.beats.hmm import HMMSettings, decode_hmm
 
         paths = checkpoint.split(",") if checkpoint else [None]
         nets = [load_model(p) for p in paths]
         model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
-        decoders = {"nrtjax": decode_oscillator, "nrtjax_hmm": decode_hmm,
+        osc = OscillatorSettings(tempo_weight=tempo_weight)
+        decoders = {"nrtjax": lambda a: decode_oscillator(a, settings=osc),
+                    "nrtjax_hmm": lambda a: decode_hmm(
+                        a, settings=HMMSettings(tempo_weight=tempo_weight)),
                     "nrtjax_ashle": lambda a: decode_oscillator(
-                        a, settings=OscillatorSettings(phase="ashle"))}
+                        a, settings=OscillatorSettings(phase="ashle",
+                                                       tempo_weight=tempo_weight))}
         for name in NRTJAX:
             if name in wanted:
                 def fn(x, sr, path, decode=decoders[name]):
@@ -257,6 +266,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="beat network for the nrtjax trackers (default: the shipped one); "
                              "several, comma-separated: their ensemble")
+    parser.add_argument("--tempo-weight", type=float, default=0.0,
+                        help="weight of the network's tempo head in the nrtjax decoders "
+                             "(default 0: not read, as `nrtjax groove` does)")
     parser.add_argument("--tables", action="store_true",
                         help="only rewrite the tables from OUT/beat_eval.csv")
     args = parser.parse_args()
@@ -281,7 +293,9 @@ def main() -> None:
     for name in args.sets.split(","):
         items = legacy_items(name, out / "cache") if name in LEGACY else corpus_items(corpus, name)
         sets[name] = items[: args.limit] if args.limit else items
-    local = local_trackers(wanted, args.checkpoint)
+    if args.tempo_weight < 0:
+        sys.exit(f"--tempo-weight must be >= 0, got {args.tempo_weight}.")
+    local = local_trackers(wanted, args.checkpoint, args.tempo_weight)
     venv = ensure_venv([t for t in wanted if t in VENV_TRACKERS]) if any(
         t in VENV_TRACKERS for t in wanted) else []
     names = [t for t in TRACKERS if t in local or t in venv]
