@@ -11,6 +11,13 @@ left out), and the tempo head's probability at half,
 one and twice the true tempo (normalised over the three).
 
     python scripts/drum_patterns.py --soundfonts FluidR3_GM,TimGM6mb --bpm 100,124,140,174
+
+`--alternation` instead tracks the 120 BPM alternation of `tests/test_groove_cli.py` (a
+70 Hz sine kick and a white-noise burst, each decaying in 30 ms, 12 s) and the same clip
+with either sound replaced by a synthesised kick or snare (`nrtjax.beats.corpus.drum_sound`),
+printing the tempo head's probability at 60 and 120 BPM (normalised over the two), the beat
+activation at the first and second sounds, and the oscillator's tempo with `tempo_weight`
+0 and 1.
 """
 
 import argparse
@@ -59,8 +66,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--checkpoint", default=None, help="beat network (default: the shipped one)")
     parser.add_argument("--out", default="outputs/drum_patterns.csv")
+    parser.add_argument("--alternation", action="store_true",
+                        help="only the kick and noise alternation and its variants")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    if args.alternation:
+        alternation(args.checkpoint)
+        return
     fonts = [s.strip() for s in args.soundfonts.split(",") if s.strip()]
     names = [p.strip() for p in args.patterns.split(",") if p.strip()]
     tempi = [float(b) for b in args.bpm.split(",")]
@@ -121,6 +133,46 @@ def main() -> None:
         print(f"{dec}: right tempo on {ok} of {len(rows)} clips, mean F "
               f"{np.mean([r[f'{dec}_f'] for r in rows]):.3f}")
     print(f"wrote {out}")
+
+
+def alternation(checkpoint: str | None, sr: int = 22050, bpm: float = 120.0) -> None:
+    """The kick and noise alternation and its variants (module docstring)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from nrtjax.beats import beat_activation, load_model
+    from nrtjax.beats.corpus import drum_sound
+    from nrtjax.beats.decode import OscillatorSettings, decode_oscillator
+    from nrtjax.beats.network import tempo_log_prior
+
+    model = load_model(checkpoint)
+    n = np.arange(int(0.1 * sr))
+    decay = np.exp(-n / (0.03 * sr))
+    sine = np.sin(2 * np.pi * 70 * n / sr) * decay
+    noise = np.random.default_rng(0).standard_normal(n.size) * 0.5 * decay
+    kick, snare = (drum_sound(k, sr, np.random.default_rng(s)) for k, s in (("kick", 1), ("snare", 2)))
+    variants = {"70 Hz sine / white noise (the test)": (sine, noise),
+                "synthesised kick / white noise": (kick, noise),
+                "70 Hz sine / synthesised snare": (sine, snare),
+                "synthesised kick / synthesised snare": (kick, snare)}
+    beats = np.arange(0.2, 12.0 - 0.2, 60 / bpm)
+    for name, sounds in variants.items():
+        y = 0.01 * np.random.default_rng(0).standard_normal(int(12.0 * sr))
+        for k, b in enumerate(beats):
+            v = sounds[k % 2]
+            i = int(b * sr)
+            y[i:i + v.size] += v[: y.size - i]
+        act = beat_activation((y / np.abs(y).max()).astype(np.float32), sr, model=model)
+        frames = np.round(beats * act.fps).astype(int)
+        peak = [float(np.mean(np.asarray(act.beat)[frames[j::2]])) for j in (0, 1)]
+        line = f"{name}: activation {peak[0]:.2f} / {peak[1]:.2f}"
+        if act.tempo is not None:
+            p = np.exp(tempo_log_prior(act.tempo, np.array([bpm / 2, bpm])))
+            line += f", head 60 / 120 BPM {p[0] / p.sum():.2f} / {p[1] / p.sum():.2f}"
+        tempi = [float(decode_oscillator(act, settings=OscillatorSettings(tempo_weight=w)).tempo_bpm)
+                 for w in (0.0, 1.0)]
+        print(line + f", oscillator {tempi[0]:.1f} BPM (w_T 0), {tempi[1]:.1f} BPM (w_T 1)",
+              flush=True)
 
 
 if __name__ == "__main__":
