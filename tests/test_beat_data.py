@@ -191,22 +191,23 @@ def test_bare_drums_keep_kick_snare_and_toms(tmp_path):
 
 
 def _centroid(x, sr):
-    mag = np.abs(np.fft.rfft(x)) ** 2  # power-weighted
+    """The frequency below which half the sound's power lies (plain FFT)."""
+    power = np.abs(np.fft.rfft(x)) ** 2
     f = np.fft.rfftfreq(x.size, 1 / sr)
-    return float(np.sum(f * mag) / np.sum(mag))
+    return float(f[np.searchsorted(np.cumsum(power), 0.5 * np.sum(power))])
 
 
 def test_drum_machine_sounds():
     """Each synthesised kind is finite with peak 1, and sits where a drum of its kind sits
-    in the spectrum (centroids by a plain FFT here); the same generator state gives the
-    same sound."""
+    in the spectrum (the frequency halving its power, by a plain FFT here); the same
+    generator state gives the same sound."""
     sr = 22050
     rng = np.random.default_rng(3)
     for _ in range(5):
         sounds = {k: corpus.drum_sound(k, sr, rng) for k in (*corpus.DRUM_KINDS, "other")}
         for k, x in sounds.items():
             assert np.all(np.isfinite(x)) and np.max(np.abs(x)) == pytest.approx(1.0, rel=1e-5), k
-        assert _centroid(sounds["kick"], sr) < 400
+        assert _centroid(sounds["kick"], sr) < 150
         assert _centroid(sounds["hat"], sr) > 4000 and _centroid(sounds["cymbal"], sr) > 4000
         assert _centroid(sounds["kick"], sr) < _centroid(sounds["snare"], sr) < 8000
     a = corpus.drum_sound("snare", sr, np.random.default_rng(1))
@@ -235,8 +236,8 @@ def test_synth_drums_start_on_their_notes():
 @needs_fluidsynth
 def test_synth_drums_item(tmp_path):
     """A train item whose drums come from the drum machine: its record keeps the draw,
-    and the high-passed audio's hits line up with the MIDI's drum notes at lag 0 (the
-    hits start at the note's sample)."""
+    and the high-passed audio's hits line up with the annotated beats within a few ms (the
+    hits start at the note's sample; the filters' rise takes a few ms)."""
     from scipy.signal import butter, sosfiltfilt
 
     from experiments import beat_data
@@ -259,7 +260,7 @@ def test_synth_drums_item(tmp_path):
     t = t[(t > 0.1) & (t < x.size / sr - 0.2)]
     lags = np.arange(-0.05, 0.0505, 0.001)
     score = [np.mean(env[np.round((t + lag) * sr).astype(int)]) for lag in lags]
-    assert abs(lags[int(np.argmax(score))]) <= 0.004
+    assert -0.002 <= lags[int(np.argmax(score))] <= 0.01  # attacks start on the note
 
 
 def test_bare_drums_p_draws_nothing_when_off():
