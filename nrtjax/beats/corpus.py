@@ -280,10 +280,14 @@ def transpose(pm, semitones: int) -> None:
                 n.pitch = int(np.clip(n.pitch + semitones, 0, 127))
 
 
-# General MIDI percussion keys of a bare kit: kicks (35, 36), side stick (37), snares (38,
-# 40), hand clap (39) and toms (41, 43, 45, 47, 48, 50). Hi-hats, cymbals and the rest of
-# the percussion (which mark the subdivisions) are what `bare_drums` drops.
-BARE_KIT = frozenset({35, 36, 37, 38, 39, 40, 41, 43, 45, 47, 48, 50})
+# General MIDI percussion keys by kind: the sound `synth_drums` makes for them, and which
+# `bare_drums` keeps.
+DRUM_KINDS = {"kick": (35, 36), "snare": (37, 38, 40), "clap": (39,),
+              "tom": (41, 43, 45, 47, 48, 50), "hat": (42, 44), "open_hat": (46,),
+              "cymbal": (49, 51, 52, 53, 55, 57, 59)}
+# A bare kit: kicks, side stick and snares, hand clap, toms. Hi-hats, cymbals and the rest
+# of the percussion (which mark the subdivisions) are what `bare_drums` drops.
+BARE_KIT = frozenset(k for kind in ("kick", "snare", "clap", "tom") for k in DRUM_KINDS[kind])
 
 
 def select_stems(pm, mode: str, rng: np.random.Generator) -> str:
@@ -292,12 +296,11 @@ def select_stems(pm, mode: str, rng: np.random.Generator) -> str:
     fall back to `all` where the mode would leave nothing. Returns the mode applied."""
     drums = [i for i in pm.instruments if i.is_drum and i.notes]
     pitched = [i for i in pm.instruments if not i.is_drum and i.notes]
-    bare = [n for i in drums for n in i.notes if n.pitch in BARE_KIT]
     if mode == "no_drums" and drums and pitched:
         pm.instruments = pitched
     elif mode == "drums_only" and drums:
         pm.instruments = drums
-    elif mode == "bare_drums" and len(bare) >= 8:
+    elif mode == "bare_drums" and sum(n.pitch in BARE_KIT for i in drums for n in i.notes) >= 8:
         for i in drums:
             i.notes = [n for n in i.notes if n.pitch in BARE_KIT]
         pm.instruments = [i for i in drums if i.notes]
@@ -382,12 +385,6 @@ def render(pm, soundfont: str, sr: int, *, gain: float = 0.4, reverb: bool = Fal
     if file_sr != sr:
         raise RuntimeError(f"fluidsynth wrote {file_sr} Hz instead of {sr} Hz.")
     return audio.mean(axis=1)
-
-
-# General MIDI percussion keys by the kind of sound `synth_drums` makes for them.
-DRUM_KINDS = {"kick": (35, 36), "snare": (37, 38, 40), "clap": (39,),
-              "tom": (41, 43, 45, 47, 48, 50), "hat": (42, 44), "open_hat": (46,),
-              "cymbal": (49, 51, 52, 53, 55, 57, 59)}
 
 
 def _decay(n: int, sr: int, tau: float) -> np.ndarray:
