@@ -36,7 +36,7 @@ while madmom scores F > 0.9. `--tables` rewrites the tables from `--out`'s
 `--checkpoint` names the beat network of the nrtjax trackers (default the shipped one);
 several, comma-separated, are averaged as one `nrtjax.beats.BeatEnsemble`. `--tempo-weight W`
 has the nrtjax decoders read the network's tempo head with weight W (their `tempo_weight`;
-default 0, as shipped).
+default: each decoder's own default, as `nrtjax groove` uses it).
 """
 
 import argparse
@@ -212,11 +212,11 @@ def legacy_items(name: str, cache: Path, seconds: float = 40.0) -> list[dict]:
 
 
 def local_trackers(wanted: list[str], checkpoint: str | None = None,
-                   tempo_weight: float = 0.0) -> dict:
+                   tempo_weight: float | None = None) -> dict:
     """`{name: fn(audio, sr, path) -> (beats, downbeats or None, tempo or None)}`; the
     nrtjax trackers use `checkpoint` (default the shipped network; comma-separated paths:
-    their ensemble), loaded once, and both decoders read its tempo head with
-    `tempo_weight` (0, the default: not read)."""
+    their ensemble), loaded once, and the decoders read its tempo head with `tempo_weight`
+    (None, the default: each decoder's own default)."""
     out = {}
     if any(name in wanted for name in NRTJAX):
         from nrtjax.beats import BeatEnsemble, beat_activation, load_model
@@ -226,13 +226,12 @@ def local_trackers(wanted: list[str], checkpoint: str | None = None,
         paths = checkpoint.split(",") if checkpoint else [None]
         nets = [load_model(p) for p in paths]
         model = nets[0] if len(nets) == 1 else BeatEnsemble(nets)
-        osc = OscillatorSettings(tempo_weight=tempo_weight)
+        w = {} if tempo_weight is None else {"tempo_weight": tempo_weight}
+        osc = OscillatorSettings(**w)
         decoders = {"nrtjax": lambda a: decode_oscillator(a, settings=osc),
-                    "nrtjax_hmm": lambda a: decode_hmm(
-                        a, settings=HMMSettings(tempo_weight=tempo_weight)),
+                    "nrtjax_hmm": lambda a: decode_hmm(a, settings=HMMSettings(**w)),
                     "nrtjax_ashle": lambda a: decode_oscillator(
-                        a, settings=OscillatorSettings(phase="ashle",
-                                                       tempo_weight=tempo_weight))}
+                        a, settings=OscillatorSettings(phase="ashle", **w))}
         for name in NRTJAX:
             if name in wanted:
                 def fn(x, sr, path, decode=decoders[name]):
@@ -266,9 +265,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="beat network for the nrtjax trackers (default: the shipped one); "
                              "several, comma-separated: their ensemble")
-    parser.add_argument("--tempo-weight", type=float, default=0.0,
+    parser.add_argument("--tempo-weight", type=float, default=None,
                         help="weight of the network's tempo head in the nrtjax decoders "
-                             "(default 0: not read, as `nrtjax groove` does)")
+                             "(default: each decoder's own, as `nrtjax groove` uses it)")
     parser.add_argument("--tables", action="store_true",
                         help="only rewrite the tables from OUT/beat_eval.csv")
     args = parser.parse_args()
@@ -293,7 +292,7 @@ def main() -> None:
     for name in args.sets.split(","):
         items = legacy_items(name, out / "cache") if name in LEGACY else corpus_items(corpus, name)
         sets[name] = items[: args.limit] if args.limit else items
-    if args.tempo_weight < 0:
+    if args.tempo_weight is not None and args.tempo_weight < 0:
         sys.exit(f"--tempo-weight must be >= 0, got {args.tempo_weight}.")
     local = local_trackers(wanted, args.checkpoint, args.tempo_weight)
     venv = ensure_venv([t for t in wanted if t in VENV_TRACKERS]) if any(

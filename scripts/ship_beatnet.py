@@ -8,8 +8,9 @@ of tests/test_beats_track.py.
 Each `RUN_DIR` is a `nrtjax train_beats` run folder (its `beatnet.eqx` and `beatnet.json`,
 the model chosen on the valid split) or a `.eqx` file with its `.json` beside it. Several
 give a `nrtjax.beats.BeatEnsemble` whose card lists every member's card under `members`
-(`train_seconds` is their sum; `config` and `corpus` are the first member's, and every
-member must have been trained on the same corpora). Each `--scores NAME=FILE` merges the JSON object in
+(`train_seconds` is their sum; `config` is the first member's; `corpus` lists every corpus
+any member was trained on, the first member's first, each by its manifest's SHA-256, and
+each member's card keeps its own). Each `--scores NAME=FILE` merges the JSON object in
 FILE (e.g. the means that `scripts/eval_beats.py` printed for a split) into the shipped
 model card under `scores.NAME`; `scores.test` is written once per shipped model. Re-shipping
 the same network keeps its card's scores except each `--drop NAME` (scores of a decoder
@@ -61,16 +62,17 @@ def main() -> None:
         return card
 
     cards = [member_card(src) for src in srcs]
-    corpora = {json.dumps([c["corpus"]["manifest_sha256"]]
-                          + [e["manifest_sha256"] for e in c["corpus"].get("extra", [])])
-               for c in cards}
-    if len(corpora) != 1:
-        sys.exit("The members were trained on different corpora; ship members of one corpus set.")
     if len(cards) == 1:
         card = cards[0]
         same = SHIPPED.exists() and SHIPPED.read_bytes() == srcs[0].read_bytes()
     else:
-        card = {"config": cards[0]["config"], "corpus": cards[0]["corpus"],
+        corpora = {}  # every member's corpora by manifest, in order of first appearance
+        for c in cards:
+            for e in [c["corpus"], *c["corpus"].get("extra", [])]:
+                corpora.setdefault(e["manifest_sha256"], {k: e[k] for k in ("path", "version",
+                                                                            "manifest_sha256")})
+        first, *extra = corpora.values()
+        card = {"config": cards[0]["config"], "corpus": {**first, "extra": extra},
                 "fps": cards[0]["fps"], "n_parameters": sum(c["n_parameters"] for c in cards),
                 "train_seconds": sum(c["train_seconds"] for c in cards),
                 "valid": [c["valid"] for c in cards], "members": cards}
