@@ -4,7 +4,8 @@ Common 4/4 drum patterns (a backbeat with and without hi-hats, four-on-the-floor
 off-beat hats, sixteenth hats, a breakbeat), written as General MIDI drum notes, rendered
 with fluidsynth and the GM soundfonts of Debian's packages (installed when missing, as
 `nrtjax beat_data` does), and tracked by the network with the oscillator decoder (its
-tempo head off, as shipped, and read with `tempo_weight` 1) and the HMM. The beat is the
+tempo head off, `tempo_weight` 0, and read with `tempo_weight` 1, the default) and the HMM
+(its default, the head off). The beat is the
 quarter note. Prints one row per clip and writes them to `--out` (CSV): the reported
 tempi, whether each is within 4 % of the true tempo (Acc1), mir_eval's beat F (first 5 s
 left out), and the tempo head's probability at half,
@@ -102,7 +103,8 @@ def main() -> None:
     ensure_packages(True)
     model = load_model(args.checkpoint)
     sr = 22050
-    decoders = {"oscillator": decode_oscillator,
+    decoders = {"oscillator": lambda a: decode_oscillator(
+                    a, settings=OscillatorSettings(tempo_weight=0.0)),
                 "oscillator_head": lambda a: decode_oscillator(
                     a, settings=OscillatorSettings(tempo_weight=1.0)),
                 "hmm": decode_hmm}

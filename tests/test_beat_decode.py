@@ -135,14 +135,14 @@ def _tempo_head(bpm, bins=80, sd=0.05):
 def test_the_tempo_head_picks_the_metrical_level(decoder):
     """Pulses every 0.5 s, every other one weaker (0.6), no downbeats: beats at 120 BPM,
     or at 60 on the strong pulses. The network's tempo head decides between the levels;
-    with w_T = 0 (the default) the decoder ignores it."""
+    with w_T = 0 (the HMM's default) the decoder ignores it."""
     strong = np.arange(0.5, 30, 1.0)
     act = activation(strong, [], 30.5, extra=strong[:-1] + 0.5, extra_height=0.6)
     act = act._replace(downbeat=np.zeros(act.beat.size))
     pulses = np.sort(np.concatenate([strong, strong[:-1] + 0.5]))
     on = {"oscillator": OscillatorSettings(tempo_weight=0.5),
           "hmm": HMMSettings(tempo_weight=1.0)}[decoder]
-    off = {"oscillator": OscillatorSettings(), "hmm": HMMSettings()}[decoder]  # default: off
+    off = {"oscillator": OscillatorSettings(tempo_weight=0.0), "hmm": HMMSettings()}[decoder]
     for bpm, want in ((60, strong), (120, pulses)):
         track = DECODERS[decoder](act._replace(tempo=_tempo_head(bpm)), settings=on)
         assert track.tempo_bpm == pytest.approx(bpm, rel=0.03), bpm

@@ -101,8 +101,8 @@ class OscillatorSettings(NamedTuple):
     - `acf_weight`, `acf_harmonics`: $w_R$ and the lags ($1..H$ periods) of $R_a$.
     - `downbeat_weight`: $w_d$; `meters`: beats per bar tried for the downbeats.
     - `tempo_weight`: $w_T$, the weight of the network's tempo head in $S$ (offline,
-        for activations that carry one; 0, off, by default: on held-out music the
-        head's prior lowered F, see the beat-tracking guide).
+        for activations that carry one; 1 by default, chosen with the shipped network
+        on the validation set, see the beat-tracking guide; 0 turns it off).
     - `downbeat_drive`: the bank and the lag estimate hear $a + c\\,d$ with this $c$ (a
         downbeat is a beat: it marks which pulses of an ambiguous activation are beats).
     - `level_octaves`: s.d. of the band around the global tempo that the tracked peak
@@ -136,7 +136,7 @@ class OscillatorSettings(NamedTuple):
     acf_weight: float = 1.0
     acf_harmonics: int = 1
     downbeat_weight: float = 1.0
-    tempo_weight: float = 0.0
+    tempo_weight: float = 1.0
     meters: tuple[int, ...] = (2, 3, 4)
     downbeat_drive: float = 1.0
     level_octaves: float = 0.3

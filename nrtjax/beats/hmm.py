@@ -68,7 +68,8 @@ class HMMSettings:
         exceeds this (0: the whole activation); no beats are reported outside.
     - `tempo_weight`: $w_T$: where the activation carries the network's tempo head
         $p_T$, every beat at interval $\\omega_j$ is weighted by $p_T(\\omega_j)^{w_T}$
-        (added to the tempo transition into $j$; 0, the default: the head is not used).
+        (added to the tempo transition into $j$; 0, the default: the head is not used,
+        as the shipped network's validation chose for this decoder).
     - `tolerance`: the observations are the activations' maxima over this many frames
         either side (the network's training targets mark a beat's frame and its
         neighbours: an activation peak places the beat only to within a frame).
